@@ -1,0 +1,53 @@
+# kubesaga: `make demo` brings the platform up and runs the main job; `make test` checks it all.
+# `make help` lists every target.
+
+include infra/local/versions.env
+
+KUBESAGA_CACHE ?= $(HOME)/.cache/kubesaga
+export KUBESAGA_CACHE
+UV := $(KUBESAGA_CACHE)/uv-$(UV_VERSION)/bin/uv
+PYTHON := .venv/bin/python
+PLATFORM := $(PYTHON) -m infra.local
+
+.DEFAULT_GOAL := help
+.PHONY: help tools venv up down status clean demo lint typecheck test
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+tools: ## build or reuse the platform's tools (cached in ~/.cache/kubesaga)
+	@bash infra/local/install.sh
+
+venv: .venv/.synced ## the Python environment, from uv.lock
+
+.venv/.synced: pyproject.toml uv.lock $(UV)
+	@$(UV) sync --frozen --quiet
+	@touch $@
+
+$(UV):
+	@bash infra/local/install.sh
+
+up: tools venv ## start the local platform (Kubernetes, Kafka, Postgres, Redis, stripe-mock)
+	@$(PLATFORM) up
+
+down: ## stop every platform process
+	@if [ -x $(PYTHON) ]; then $(PLATFORM) down; else echo "nothing to stop"; fi
+
+status: venv ## show each component and how to reach it
+	@$(PLATFORM) status
+
+clean: ## stop the platform and delete its data (.local/)
+	@if [ -x $(PYTHON) ]; then $(PLATFORM) clean; else rm -rf .local; fi
+
+demo: up ## bring the platform up and show it (the saga demo arrives with the operator)
+	@$(PLATFORM) status
+
+lint: venv ## ruff lint and format check
+	@$(PYTHON) -m ruff check .
+	@$(PYTHON) -m ruff format --check .
+
+typecheck: venv ## mypy --strict over the code and the tests
+	@$(PYTHON) -m mypy
+
+test: tools venv lint typecheck ## lint, type-check, then pytest on the real platform
+	@$(PLATFORM) run -- $(PYTHON) -m pytest

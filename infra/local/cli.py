@@ -1,0 +1,263 @@
+"""`python -m infra.local`: bring the local platform up, report on it, take it down.
+
+The Makefile's `up`, `down`, `status` and `test` targets call this. Start-up goes in waves
+(storage and brokers, then kube-apiserver, then the controllers and kwok), each waiting for
+its readiness probes, printing how long every part took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+from infra.local.components import Component, components, describe_versions
+from infra.local.endpoints import Endpoints
+from infra.local.prepare import prepare
+from infra.local.probes import Probe, check, probes, wait_ready
+from infra.local.settings import PlatformSettings
+from infra.local.state import State
+from infra.local.supervisor import Supervisor, leftover_processes
+
+
+def up(state: State) -> None:
+    started = time.monotonic()
+    print(f"kubesaga local platform ({describe_versions()})", flush=True)
+    prepare(state)
+    parts = components(state)
+    supervisor = Supervisor(state)
+    changed = supervisor.write_config(parts)
+    if supervisor.running() and changed:
+        print("  the platform's configuration changed: restarting it", flush=True)
+        supervisor.shutdown()
+    if not supervisor.running():
+        supervisor.start_daemon()
+    checks = probes(state)
+    for wave in sorted({c.wave for c in parts}):
+        members = [c for c in parts if c.wave == wave]
+        supervisor.start([c.name for c in members])
+        if wave == 2:
+            _register_fake_nodes(state)
+        asyncio.run(_wait_wave(members, checks, state.settings.ready_timeout_seconds, supervisor))
+    endpoints = Endpoints.of(state)
+    endpoints.write(state.settings.endpoints_file, path_prefix=_tool_path(state))
+    print(f"ready in {time.monotonic() - started:.1f}s\n")
+    print(usage(state))
+
+
+async def _wait_wave(
+    members: list[Component],
+    checks: dict[str, Probe],
+    timeout: float,
+    supervisor: Supervisor,
+) -> None:
+    async def one(component: Component) -> None:
+        try:
+            seconds = await wait_ready(component.name, checks[component.name], timeout)
+        except TimeoutError as e:
+            log = supervisor.state.logs / f"{component.name}.log"
+            raise SystemExit(f"{e}\n  its log: {log}\n  last lines:\n{_tail(log)}") from e
+        print(f"  {component.name:<24} ready in {seconds:5.1f}s", flush=True)
+
+    await asyncio.gather(*(one(c) for c in members))
+
+
+def _register_fake_nodes(state: State) -> None:
+    """kwok manages Nodes that carry its annotation; it makes them Ready and runs their pods."""
+    nodes = [
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": f"kwok-node-{index}",
+                "annotations": {"node.alpha.kubernetes.io/ttl": "0", "kwok.x-k8s.io/node": "fake"},
+                "labels": {
+                    "type": "kwok",
+                    "kubernetes.io/arch": "amd64",
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/hostname": f"kwok-node-{index}",
+                    "node-role.kubernetes.io/agent": "",
+                },
+            },
+            "status": {
+                "allocatable": {"cpu": "16", "memory": "64Gi", "pods": "110"},
+                "capacity": {"cpu": "16", "memory": "64Gi", "pods": "110"},
+            },
+        }
+        for index in range(state.settings.fake_nodes)
+    ]
+    kubectl(
+        state,
+        "apply",
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}),
+    )
+
+
+def kubectl(state: State, *args: str, input: str | None = None) -> str:
+    result = subprocess.run(
+        [
+            str(state.settings.k8s_bin / "kubectl"),
+            f"--kubeconfig={state.settings.kubeconfig}",
+            *args,
+        ],
+        input=input,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def down(state: State) -> int:
+    supervisor = Supervisor(state)
+    was_running = supervisor.running()
+    supervisor.shutdown()
+    leftovers = leftover_processes([state.root, state.settings.cache])
+    for pid, command in leftovers:
+        print(f"  stopping leftover process {pid}: {command}")
+        _terminate(pid)
+    still = leftover_processes([state.root, state.settings.cache])
+    if still:
+        for pid, command in still:
+            print(f"  could not stop {pid}: {command}", file=sys.stderr)
+        return 1
+    print("platform stopped" if was_running else "platform was not running")
+    return 0
+
+
+def _terminate(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(50):
+            time.sleep(0.1)
+            os.kill(pid, 0)
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def status(state: State) -> int:
+    supervisor = Supervisor(state)
+    if not supervisor.running():
+        print("platform is not running (start it with `make up`)")
+        return 1
+    checks = probes(state)
+    reasons = asyncio.run(_check_all(checks))
+    healthy = True
+    print(f"{'COMPONENT':<26}{'PROCESS':<10}{'READY':<7}DETAIL")
+    for process in supervisor.processes():
+        reason = reasons.get(process.name)
+        ready = process.state == "RUNNING" and reason is None
+        healthy &= ready
+        detail = process.description if ready else (reason or process.description)
+        print(f"{process.name:<26}{process.state:<10}{'yes' if ready else 'no':<7}{detail}")
+    print()
+    print(usage(state))
+    return 0 if healthy else 1
+
+
+async def _check_all(checks: dict[str, Probe]) -> dict[str, str | None]:
+    names = list(checks)
+    results = await asyncio.gather(*(check(n, checks[n]) for n in names))
+    return dict(zip(names, results, strict=True))
+
+
+def run(state: State, command: Sequence[str]) -> int:
+    """Run a command against the platform, starting it first and stopping it after if needed."""
+    supervisor = Supervisor(state)
+    started_here = not supervisor.running()
+    up(state)
+    try:
+        return subprocess.run(list(command), check=False).returncode
+    finally:
+        if started_here:
+            print("stopping the platform this run started", flush=True)
+            if down(state) != 0:
+                print("`down` left processes behind", file=sys.stderr)
+
+
+def usage(state: State) -> str:
+    env = state.settings.endpoints_file
+    return "\n".join(
+        [
+            "Use it:",
+            f"  source {env}      # KUBECONFIG, PATH (kubectl, helm) and the service endpoints",
+            "  kubectl get nodes",
+            f"  export KUBECONFIG={state.settings.kubeconfig}",
+            f"Logs: {state.logs}/<component>.log   Stop: make down   Check: make status",
+        ]
+    )
+
+
+def _tool_path(state: State) -> list[str]:
+    settings = state.settings
+    return [str(settings.k8s_bin), str(settings.tool_bin("helm", "HELM_VERSION"))]
+
+
+def _tail(path: object, lines: int = 15) -> str:
+    try:
+        text = open(str(path)).read().splitlines()[-lines:]
+    except OSError:
+        return "    (no log)"
+    return "\n".join(f"    {line}" for line in text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.local",
+        description="The kubesaga local platform: a real kube-apiserver, etcd, controller-manager, "
+        "scheduler and kwok nodes, Kafka, Postgres, Redis and stripe-mock, on loopback.",
+        epilog="Settings come from KUBESAGA_* environment variables (see infra/local/settings.py); "
+        "tools are built by infra/local/install.sh (make tools).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="start every component and wait until each is ready")
+    commands.add_parser("down", help="stop every component; fails if any process is left")
+    commands.add_parser("status", help="show each component's process and readiness")
+    commands.add_parser("env", help="print the shell exports for a running platform")
+    commands.add_parser("clean", help="stop the platform and delete its state folder")
+    run_parser = commands.add_parser(
+        "run", help="run a command with the platform up; stop it after if this run started it"
+    )
+    run_parser.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --")
+    args = parser.parse_args(argv)
+    # Probes poll components that are still starting: their clients' connection errors are
+    # expected there, and wait_ready reports the last one if a component never comes up.
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    state = State(PlatformSettings())
+    try:
+        if args.command == "up":
+            up(state)
+            return 0
+        if args.command == "down":
+            return down(state)
+        if args.command == "status":
+            return status(state)
+        if args.command == "env":
+            print(state.settings.endpoints_file.read_text(), end="")
+            return 0
+        if args.command == "clean":
+            code = down(state)
+            shutil.rmtree(state.root, ignore_errors=True)
+            print(f"removed {state.root}")
+            return code
+        command = [c for c in args.cmd if c != "--"] if args.cmd[:1] == ["--"] else args.cmd
+        if not command:
+            parser.error("run needs a command, e.g. `run -- pytest`")
+        return run(state, command)
+    except (RuntimeError, FileNotFoundError, subprocess.CalledProcessError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1

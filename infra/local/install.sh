@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Installs every tool the local platform needs, idempotently, into a cache outside the repo.
+#
+# Called by `make tools` (and so by `make up`, `make test`, `make demo`). Each tool lands in
+# $KUBESAGA_CACHE/<tool>-<version>/ and is marked complete only after it built, so an
+# interrupted build is redone and a finished one is never rebuilt. Versions are pinned in
+# versions.env. Prints one line per tool saying whether it came from the cache or was built.
+#
+# Usage: infra/local/install.sh [--help]
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+cache=${KUBESAGA_CACHE:-$HOME/.cache/kubesaga}
+heartbeat_seconds=30
+
+usage() {
+  sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  echo
+  echo "Environment: KUBESAGA_CACHE (default ~/.cache/kubesaga), now $cache"
+}
+
+log() { printf '%-14s %-10s %s\n' "$1" "$2" "$3"; }
+
+# Runs a long command with its output in a log file, printing a heartbeat so a cold build
+# never looks hung; on failure shows the end of the log.
+run_logged() {
+  local name=$1 logfile=$2; shift 2
+  local started=$SECONDS
+  "$@" >"$logfile" 2>&1 &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    for _ in $(seq "$heartbeat_seconds"); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 1
+    done
+    kill -0 "$pid" 2>/dev/null && echo "  ... $name: still working ($((SECONDS - started))s, log: $logfile)"
+  done
+  if ! wait "$pid"; then
+    echo "install: $name failed after $((SECONDS - started))s; last lines of $logfile:" >&2
+    tail -n 30 "$logfile" >&2
+    return 1
+  fi
+}
+
+# install_tool NAME VERSION BUILD_FUNCTION: skips when the cache entry is complete.
+install_tool() {
+  local name=$1 version=$2 build=$3
+  local dir="$cache/$name-$version"
+  if [[ -f "$dir/.complete" ]]; then
+    log "$name" "$version" "cached   $dir"
+    return
+  fi
+  echo "$name $version: not cached, building into $dir"
+  rm -rf "$dir"
+  mkdir -p "$dir/bin"
+  local started=$SECONDS
+  "$build" "$dir" "$version"
+  touch "$dir/.complete"
+  log "$name" "$version" "built    in $((SECONDS - started))s"
+}
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || {
+    echo "install: '$1' is required but not on PATH ($2)" >&2
+    exit 1
+  }
+}
+
+build_k8s() {
+  local dir=$1 version=$2 minor
+  minor=$(echo "$version" | cut -d. -f2)
+  echo "  compiling etcd, kube-apiserver, controller-manager, scheduler and kubectl as one binary;"
+  echo "  a cold build takes about 10 minutes on 2 cores"
+  (cd "$here/k8s" && run_logged kubesaga-k8s "$dir/build.log" \
+    go build -trimpath -o "$dir/bin/kubesaga-k8s" -ldflags "-s -w \
+      -X k8s.io/component-base/version.gitMajor=1 \
+      -X k8s.io/component-base/version.gitMinor=$minor \
+      -X k8s.io/component-base/version.gitVersion=$version \
+      -X k8s.io/component-base/version.gitTreeState=clean \
+      -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z" .)
+  for command in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    ln -sf kubesaga-k8s "$dir/bin/$command"
+  done
+}
+
+go_install() {
+  local dir=$1 package=$2; shift 2
+  GOBIN="$dir/bin" run_logged "$package" "$dir/build.log" go install -trimpath "$@" "$package"
+}
+
+# kwok simulates kubelets through Stage objects; its binary embeds none, so take upstream's
+# "fast" node and pod stages (Ready at once, heartbeats through Leases) from the module source.
+build_kwok() {
+  local dir=$1 version=$2 source stage
+  go_install "$dir" "sigs.k8s.io/kwok/cmd/kwok@$version" -ldflags "-s -w"
+  source="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$version/kustomize/stage"
+  for stage in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
+    pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+    echo "---"
+    cat "$source/$stage.yaml"
+  done >"$dir/stages.yaml"
+}
+build_helm() { go_install "$1" "helm.sh/helm/v3/cmd/helm@$2" -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$2"; }
+build_stripe_mock() { go_install "$1" "github.com/stripe/stripe-mock@$2" -ldflags "-s -w"; }
+
+build_kafka() {
+  local dir=$1 version=$2
+  echo "  resolving the broker's jars from Maven Central"
+  run_logged kafka "$dir/build.log" \
+    mvn -B -f "$here/kafka/pom.xml" -Dkafka.version="$version" \
+      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dir/libs"
+  ls "$dir/libs"/kafka_2.13-"$version".jar >/dev/null
+}
+
+build_uv() {
+  local dir=$1 version=$2
+  python3 -m venv "$dir/venv"
+  run_logged uv "$dir/build.log" "$dir/venv/bin/pip" install --disable-pip-version-check "uv==$version"
+  ln -sf ../venv/bin/uv "$dir/bin/uv"
+}
+
+# Postgres and Redis come from Debian's packages. Their maintainer scripts would start
+# system-wide servers; a temporary policy-rc.d stops that, since `make up` runs its own.
+install_debian_servers() {
+  local missing=()
+  [[ -x "$(pg_bindir)/postgres" ]] || missing+=(postgresql)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    log postgres "$("$(pg_bindir)/postgres" --version | awk '{print $3}')" "system   $(pg_bindir)"
+    log redis "$(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/')" "system   $(command -v redis-server)"
+    return
+  fi
+  echo "installing ${missing[*]} from Debian's packages"
+  local sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  local policy=/usr/sbin/policy-rc.d created_policy=""
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod +x "$policy"
+    created_policy=1
+  fi
+  run_logged apt-get "$cache/apt.log" bash -c \
+    "$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q ${missing[*]}"
+  [[ -z $created_policy ]] || $sudo rm -f "$policy"
+  log postgres "$("$(pg_bindir)/postgres" --version | awk '{print $3}')" "installed"
+  log redis "$(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/')" "installed"
+}
+
+# Debian keeps postgres off PATH, under /usr/lib/postgresql/<major>/bin; take the newest.
+pg_bindir() {
+  local newest
+  newest=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  echo "${newest:-/usr/lib/postgresql/15/bin}"
+}
+
+main() {
+  if [[ ${1:-} == "--help" || ${1:-} == "-h" ]]; then usage; exit 0; fi
+  need go "the Go toolchain builds the Kubernetes control plane, kwok, helm and stripe-mock"
+  need java "Java 17+ runs the Kafka broker"
+  need mvn "Maven resolves the Kafka broker from Maven Central"
+  need python3 "Python 3.11+ runs the project"
+  mkdir -p "$cache"
+  echo "kubesaga tools (cache: $cache)"
+  install_debian_servers
+  install_tool uv "$UV_VERSION" build_uv
+  install_tool kafka "$KAFKA_VERSION" build_kafka
+  install_tool stripe-mock "$STRIPE_MOCK_VERSION" build_stripe_mock
+  install_tool helm "$HELM_VERSION" build_helm
+  install_tool kwok "$KWOK_VERSION" build_kwok
+  install_tool kubesaga-k8s "$K8S_VERSION" build_k8s
+}
+
+main "$@"

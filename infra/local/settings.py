@@ -1,0 +1,73 @@
+"""Where the local platform keeps its tools and state, and which loopback ports it uses.
+
+Built once by the CLI (`python -m infra.local`) and by the test fixtures. Every value can be
+overridden from the environment with the ``KUBESAGA_`` prefix (nested with ``__``, e.g.
+``KUBESAGA_PORTS__KAFKA=39092``), so two checkouts can run side by side.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VERSIONS_FILE = Path(__file__).with_name("versions.env")
+
+
+class Ports(BaseModel):
+    """Loopback ports, away from the defaults so a system Postgres or Redis does not clash."""
+
+    etcd_client: int = 23790
+    etcd_peer: int = 23800
+    apiserver: int = 26443
+    controller_manager: int = 20257
+    scheduler: int = 20259
+    kwok: int = 20247
+    kafka: int = 29092
+    kafka_controller: int = 29093
+    postgres: int = 25432
+    redis: int = 26379
+    stripe_mock: int = 22111
+
+
+def read_versions(path: Path = VERSIONS_FILE) -> dict[str, str]:
+    """Parse the shell-style versions.env that install.sh sources too."""
+    versions: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            versions[key.strip()] = value.strip()
+    return versions
+
+
+class PlatformSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KUBESAGA_", env_nested_delimiter="__")
+
+    cache: Path = Field(default_factory=lambda: Path.home() / ".cache" / "kubesaga")
+    state: Path = REPO_ROOT / ".local"
+    ports: Ports = Ports()
+    fake_nodes: int = Field(default=3, ge=1, le=50)
+    ready_timeout_seconds: float = 120.0
+
+    def tool_bin(self, tool: str, version_key: str) -> Path:
+        """The bin/ folder install.sh filled for one pinned tool."""
+        return self.cache / f"{tool}-{read_versions()[version_key]}" / "bin"
+
+    @property
+    def k8s_bin(self) -> Path:
+        return self.tool_bin("kubesaga-k8s", "K8S_VERSION")
+
+    @property
+    def kafka_libs(self) -> Path:
+        return self.tool_bin("kafka", "KAFKA_VERSION").parent / "libs"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state / "kubeconfig"
+
+    @property
+    def endpoints_file(self) -> Path:
+        return self.state / "platform.env"
