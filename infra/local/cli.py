@@ -124,11 +124,11 @@ def down(state: State) -> int:
     supervisor = Supervisor(state)
     was_running = supervisor.running()
     supervisor.shutdown()
-    leftovers = leftover_processes([state.root, state.settings.cache])
+    leftovers = leftover_processes(state.root)
     for pid, command in leftovers:
         print(f"  stopping leftover process {pid}: {command}")
         _terminate(pid)
-    still = leftover_processes([state.root, state.settings.cache])
+    still = leftover_processes(state.root)
     if still:
         for pid, command in still:
             print(f"  could not stop {pid}: {command}", file=sys.stderr)

@@ -127,6 +127,9 @@ def components(state: State) -> list[Component]:
                 str(settings.tool_bin("stripe-mock", "STRIPE_MOCK_VERSION") / "stripe-mock"),
                 "-http-addr",
                 f"127.0.0.1:{ports.stripe_mock}",
+                # It serves HTTPS too, on every interface unless told where.
+                "-https-addr",
+                f"127.0.0.1:{ports.stripe_mock_https}",
             ],
             wave=0,
         ),

@@ -30,6 +30,7 @@ class Ports(BaseModel):
     postgres: int = 25432
     redis: int = 26379
     stripe_mock: int = 22111
+    stripe_mock_https: int = 22112
 
 
 def read_versions(path: Path = VERSIONS_FILE) -> dict[str, str]:

@@ -24,6 +24,10 @@ from supervisor.xmlrpc import SupervisorTransport
 from infra.local.components import Component
 from infra.local.state import State
 
+# Every process supervisord starts carries this variable, naming its state folder, and passes
+# it to its children: `down` finds leftovers of one instance by it, never by a shared path.
+INSTANCE_VARIABLE = "KUBESAGA_PLATFORM_STATE"
+
 
 @dataclass(frozen=True)
 class ProcessInfo:
@@ -74,9 +78,9 @@ class Supervisor:
             ]
             if component.os_user:
                 lines.append(f"user={component.os_user}")
-            if component.environment:
-                pairs = ",".join(f'{k}="{v}"' for k, v in component.environment.items())
-                lines.append(f"environment={pairs}")
+            environment = {INSTANCE_VARIABLE: str(self.state.root), **component.environment}
+            pairs = ",".join(f'{k}="{v}"' for k, v in environment.items())
+            lines.append(f"environment={pairs}")
             sections.append("\n".join(lines))
         return "\n\n".join(sections) + "\n"
 
@@ -160,19 +164,19 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def leftover_processes(markers: list[Path]) -> list[tuple[int, str]]:
-    """Processes whose command line names one of our folders: what `down` must not leave."""
+def leftover_processes(state_root: Path) -> list[tuple[int, str]]:
+    """Live processes started for the instance at `state_root`: what `down` must not leave."""
+    marker = f"{INSTANCE_VARIABLE}={state_root}".encode()
     found = []
-    needles = [str(m) for m in markers]
-    me = os.getpid()
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == me:
+        if not proc.name.isdigit():
             continue
         try:
+            environment = (proc / "environ").read_bytes().split(b"\0")
             argv = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
+        except OSError:  # gone meanwhile, or another user's process
             continue
-        command = " ".join(a.decode(errors="replace") for a in argv if a)
-        if any(n in command for n in needles) and _alive(int(proc.name)):
+        if marker in environment and _alive(int(proc.name)):
+            command = " ".join(a.decode(errors="replace") for a in argv if a)
             found.append((int(proc.name), command[:160]))
     return found

@@ -1,0 +1,110 @@
+"""The local platform's pure parts: versions, endpoints, certificates, supervisord config."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from infra.local.components import Component
+from infra.local.endpoints import Endpoints
+from infra.local.pki import ADMIN, CLIENT_IDENTITIES, SCHEDULER, ensure_pki
+from infra.local.settings import PlatformSettings, read_versions
+from infra.local.state import State
+from infra.local.supervisor import Supervisor
+
+ENDPOINTS = Endpoints(
+    kubeconfig="/tmp/k config",
+    kafka_bootstrap="127.0.0.1:1",
+    postgres_dsn="postgresql://u:p$w'd@127.0.0.1:2/postgres",
+    redis_url="redis://:x@127.0.0.1:3/0",
+    stripe_api_base="http://127.0.0.1:4",
+    stripe_api_key="sk_test_x",
+)
+
+
+def test_read_versions_skips_comments_and_blank_lines(tmp_path: Path) -> None:
+    path = tmp_path / "versions.env"
+    path.write_text("# pinned\n\nK8S_VERSION=v1.2.3\n  KAFKA_VERSION = 4.0.0 \n")
+    assert read_versions(path) == {"K8S_VERSION": "v1.2.3", "KAFKA_VERSION": "4.0.0"}
+
+
+def test_the_repo_pins_every_tool_the_platform_runs() -> None:
+    assert set(read_versions()) >= {
+        "K8S_VERSION",
+        "KWOK_VERSION",
+        "HELM_VERSION",
+        "STRIPE_MOCK_VERSION",
+        "KAFKA_VERSION",
+        "UV_VERSION",
+    }
+
+
+def test_endpoints_survive_a_round_trip_through_the_shell_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in ENDPOINTS.environment():
+        monkeypatch.delenv(key, raising=False)
+    settings = PlatformSettings(state=tmp_path)
+    ENDPOINTS.write(settings.endpoints_file, path_prefix=["/opt/bin"])
+    assert Endpoints.load(settings) == ENDPOINTS
+    assert 'export PATH=/opt/bin:"$PATH"' in settings.endpoints_file.read_text()
+
+
+def test_environment_variables_override_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = PlatformSettings(state=tmp_path)
+    ENDPOINTS.write(settings.endpoints_file, path_prefix=[])
+    monkeypatch.setenv("KUBESAGA_KAFKA_BOOTSTRAP", "broker:9092")
+    assert Endpoints.load(settings).kafka_bootstrap == "broker:9092"
+
+
+def test_missing_endpoints_say_how_to_start_the_platform(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    with pytest.raises(LookupError, match="make up"):
+        Endpoints.load(PlatformSettings(state=tmp_path))
+
+
+def test_pki_signs_every_identity_and_keeps_its_ca_on_rerun(tmp_path: Path) -> None:
+    pki = ensure_pki(tmp_path)
+    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    for identity in CLIENT_IDENTITIES:
+        cert = x509.load_pem_x509_certificate(pki.client_cert(identity).read_bytes())
+        cert.verify_directly_issued_by(ca)
+        subject = cert.subject
+        assert subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == identity.user
+        groups = [a.value for a in subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+        assert tuple(groups) == identity.groups
+    assert ADMIN.groups == ("system:masters",)
+    assert SCHEDULER.user == "system:kube-scheduler"
+
+    serving = x509.load_pem_x509_certificate(pki.serving_cert.read_bytes())
+    serving.verify_directly_issued_by(ca)
+    names = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert ipaddress.ip_address("127.0.0.1") in names.get_values_for_type(x509.IPAddress)
+    assert "localhost" in names.get_values_for_type(x509.DNSName)
+    assert oct(pki.ca_key.stat().st_mode & 0o777) == "0o600"
+
+    ensure_pki(tmp_path)
+    assert x509.load_pem_x509_certificate(pki.ca_cert.read_bytes()) == ca
+
+
+def test_supervisord_config_escapes_percent_and_leaves_start_to_the_waves(
+    tmp_path: Path,
+) -> None:
+    supervisor = Supervisor(State(PlatformSettings(state=tmp_path)))
+    config = supervisor.render(
+        [Component("db", ["postgres", "-c", "log_line_prefix=%m"], wave=0, os_user="postgres")]
+    )
+    section = config.split("[program:db]")[1]
+    assert "command=postgres -c log_line_prefix=%%m" in section
+    assert "autostart=false" in section
+    assert "user=postgres" in section
+    assert "stopasgroup=true" in section and "killasgroup=true" in section
+    assert f'KUBESAGA_PLATFORM_STATE="{tmp_path}"' in section
