@@ -251,8 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "clean":
             code = down(state)
-            shutil.rmtree(state.root, ignore_errors=True)
-            print(f"removed {state.root}")
+            for folder in (state.postgres_root, state.root):
+                shutil.rmtree(folder, ignore_errors=True)
+                print(f"removed {folder}")
             return code
         command = [c for c in args.cmd if c != "--"] if args.cmd[:1] == ["--"] else args.cmd
         if not command:

@@ -102,7 +102,8 @@ def _prepare_kafka(state: State) -> None:
 
 
 def _prepare_postgres(state: State) -> None:
-    folder = state.dir("postgres")
+    folder = state.postgres_root
+    folder.mkdir(parents=True, exist_ok=True)
     data, run = folder / "data", folder / "run"
     os_user = postgres_os_user()
     run.mkdir(exist_ok=True)

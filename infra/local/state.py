@@ -6,10 +6,12 @@ never sees it (it is gitignored). Credentials are random per state folder, made 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,20 @@ class State:
     def pki(self) -> Pki:
         return Pki(self.root / "pki")
 
+    @property
+    def postgres_root(self) -> Path:
+        """Postgres' folder: in the state folder, unless the server's OS user cannot reach it.
+
+        As root, Postgres runs as `postgres`, which needs search permission on every folder
+        above its data; a checkout under a private home (mode 700) does not give that. Then
+        the data goes to /var/tmp, in a folder named after this state folder.
+        """
+        inside = self.root / "postgres"
+        if postgres_os_user() is None or _world_traversable(self.root):
+            return inside
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
+        return Path("/var/tmp") / f"kubesaga-{digest}" / "postgres"
+
     def kubeconfig_for(self, component: str) -> Path:
         return self.dir("kubeconfigs") / f"{component}.kubeconfig"
 
@@ -74,3 +90,10 @@ def postgres_os_user() -> str | None:
             "install Debian's postgresql package (make tools does) or run as a normal user"
         ) from e
     return "postgres"
+
+
+def _world_traversable(folder: Path) -> bool:
+    for path in (folder, *folder.parents):
+        if path.exists() and not path.stat().st_mode & stat.S_IXOTH:
+            return False
+    return True

@@ -7,7 +7,6 @@ proves that the KUBESAGA_* settings isolate two checkouts. `down` must leave no 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -29,15 +28,13 @@ def free_port() -> int:
 
 @pytest.fixture
 def instance() -> Iterator[tuple[Path, dict[str, str]]]:
-    # Under the repo's .local, not /tmp: Postgres runs as its own user and must reach it.
     state = PlatformSettings().state / "test-instances" / uuid.uuid4().hex[:8]
     env = {**os.environ, "KUBESAGA_STATE": str(state), "KUBESAGA_FAKE_NODES": "1"}
     env.pop("KUBECONFIG", None)
     for name in Ports.model_fields:
         env[f"KUBESAGA_PORTS__{name.upper()}"] = str(free_port())
     yield state, env
-    subprocess.run(platform_command("down"), env=env, cwd=REPO_ROOT, check=False, timeout=120)
-    shutil.rmtree(state, ignore_errors=True)
+    subprocess.run(platform_command("clean"), env=env, cwd=REPO_ROOT, check=False, timeout=120)
 
 
 def platform_command(*args: str) -> list[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -108,3 +110,21 @@ def test_supervisord_config_escapes_percent_and_leaves_start_to_the_waves(
     assert "user=postgres" in section
     assert "stopasgroup=true" in section and "killasgroup=true" in section
     assert f'KUBESAGA_PLATFORM_STATE="{tmp_path}"' in section
+
+
+def test_postgres_data_leaves_a_folder_its_os_user_cannot_reach(tmp_path: Path) -> None:
+    private = tmp_path / "home"
+    private.mkdir(mode=0o700)
+    private.chmod(0o700)  # mkdir's mode is masked by the umask
+    state = State(PlatformSettings(state=private / "checkout" / ".local"))
+    if os.geteuid() == 0:  # Postgres runs as `postgres` and could not open the data folder
+        assert state.postgres_root.is_relative_to(Path("/var/tmp"))
+        assert state.postgres_root == State(state.settings).postgres_root  # stable per folder
+    else:  # Postgres runs as this user, who can reach its own folders
+        assert state.postgres_root == state.root / "postgres"
+
+
+def test_postgres_data_stays_in_a_state_folder_everyone_can_traverse() -> None:
+    shared = Path("/var/tmp") / f"kubesaga-test-{uuid.uuid4().hex[:8]}" / ".local"
+    state = State(PlatformSettings(state=shared))
+    assert state.postgres_root == shared / "postgres"
