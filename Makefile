@@ -41,6 +41,7 @@ clean: ## stop the platform and delete its data (.local/)
 
 demo: up ## bring the platform up and show it (the saga demo arrives with the operator)
 	@$(PLATFORM) status
+	@echo; eval "$$($(PLATFORM) env)" && set -x && kubectl get nodes -o wide
 
 lint: venv ## ruff lint and format check
 	@$(PYTHON) -m ruff check .

@@ -59,7 +59,7 @@ class State:
         if postgres_os_user() is None or _world_traversable(self.root):
             return inside
         digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
-        return Path("/var/tmp") / f"kubesaga-{digest}" / "postgres"
+        return Path("/var/tmp") / f"kubesaga-{digest}-postgres"
 
     def kubeconfig_for(self, component: str) -> Path:
         return self.dir("kubeconfigs") / f"{component}.kubeconfig"
