@@ -19,11 +19,11 @@ import sys
 import time
 from collections.abc import Sequence
 
-from infra.local.components import Component, components, describe_versions
+from infra.local.components import Component, components
 from infra.local.endpoints import Endpoints
 from infra.local.prepare import prepare
 from infra.local.probes import Probe, check, probes, wait_ready
-from infra.local.settings import PlatformSettings
+from infra.local.settings import PlatformSettings, describe_versions
 from infra.local.state import State
 from infra.local.supervisor import Supervisor, leftover_processes
 

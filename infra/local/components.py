@@ -8,10 +8,9 @@ single-host control plane, on loopback ports from settings.Ports.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from infra.local.settings import read_versions
 from infra.local.state import State, postgres_os_user
 
 SERVICE_CIDR = "10.96.0.0/16"
@@ -25,7 +24,6 @@ class Component:
     # Components of one wave start together, after every earlier wave is ready.
     wave: int
     os_user: str | None = None
-    environment: dict[str, str] = field(default_factory=dict)
     stop_seconds: int = 20
 
 
@@ -218,8 +216,3 @@ def _kube_client_flags(kubeconfig: Path) -> list[str]:
         f"--authentication-kubeconfig={kubeconfig}",
         f"--authorization-kubeconfig={kubeconfig}",
     ]
-
-
-def describe_versions() -> str:
-    versions = read_versions()
-    return ", ".join(f"{key.removesuffix('_VERSION').lower()} {v}" for key, v in versions.items())

@@ -119,7 +119,7 @@ async def wait_ready(name: str, probe: Probe, timeout: float) -> float:
             await asyncio.wait_for(probe(), timeout=10.0)
             return time.monotonic() - started
         except Exception as e:  # any failure is a reason to wait, reported at the deadline
-            reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            reason = _reason(e)
         await asyncio.sleep(0.5)
     raise TimeoutError(f"{name} not ready after {timeout:.0f}s: {reason}")
 
@@ -129,5 +129,9 @@ async def check(name: str, probe: Probe) -> str | None:
     try:
         await asyncio.wait_for(probe(), timeout=10.0)
     except Exception as e:
-        return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        return _reason(e)
     return None
+
+
+def _reason(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

@@ -44,6 +44,14 @@ def read_versions(path: Path = VERSIONS_FILE) -> dict[str, str]:
     return versions
 
 
+def describe_versions() -> str:
+    """One line naming every pinned tool, for the start-up banner."""
+    return ", ".join(
+        f"{key.removesuffix('_VERSION').lower().replace('_', '-')} {version}"
+        for key, version in read_versions().items()
+    )
+
+
 class PlatformSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KUBESAGA_", env_nested_delimiter="__")
 

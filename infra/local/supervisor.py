@@ -78,9 +78,7 @@ class Supervisor:
             ]
             if component.os_user:
                 lines.append(f"user={component.os_user}")
-            environment = {INSTANCE_VARIABLE: str(self.state.root), **component.environment}
-            pairs = ",".join(f'{k}="{v}"' for k, v in environment.items())
-            lines.append(f"environment={pairs}")
+            lines.append(f'environment={INSTANCE_VARIABLE}="{self.state.root}"')
             sections.append("\n".join(lines))
         return "\n\n".join(sections) + "\n"
 
