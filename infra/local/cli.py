@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from infra.local.components import Component, components
 from infra.local.endpoints import Endpoints
+from infra.local.kubectl import kubectl
 from infra.local.prepare import prepare
 from infra.local.probes import Probe, check, probes, wait_ready
 from infra.local.settings import PlatformSettings, describe_versions
@@ -43,10 +44,15 @@ def up(state: State) -> None:
     checks = probes(state)
     for wave in sorted({c.wave for c in parts}):
         members = [c for c in parts if c.wave == wave]
+        wave_started = time.monotonic()
         supervisor.start([c.name for c in members])
         if wave == 2:
             _register_fake_nodes(state)
-        asyncio.run(_wait_wave(members, checks, state.settings.ready_timeout_seconds, supervisor))
+        asyncio.run(
+            _wait_wave(
+                members, checks, state.settings.ready_timeout_seconds, supervisor, wave_started
+            )
+        )
     endpoints = Endpoints.of(state)
     endpoints.write(state.settings.endpoints_file, path_prefix=_tool_path(state))
     print(f"ready in {time.monotonic() - started:.1f}s\n")
@@ -58,13 +64,17 @@ async def _wait_wave(
     checks: dict[str, Probe],
     timeout: float,
     supervisor: Supervisor,
+    wave_started: float,
 ) -> None:
+    """Wait for every member; each one's time is counted from when its wave was started."""
+
     async def one(component: Component) -> None:
         try:
-            seconds = await wait_ready(component.name, checks[component.name], timeout)
+            await wait_ready(component.name, checks[component.name], timeout)
         except TimeoutError as e:
             log = supervisor.state.logs / f"{component.name}.log"
             raise SystemExit(f"{e}\n  its log: {log}\n  last lines:\n{_tail(log)}") from e
+        seconds = time.monotonic() - wave_started
         print(f"  {component.name:<24} ready in {seconds:5.1f}s", flush=True)
 
     await asyncio.gather(*(one(c) for c in members))
@@ -95,29 +105,12 @@ def _register_fake_nodes(state: State) -> None:
         for index in range(state.settings.fake_nodes)
     ]
     kubectl(
-        state,
+        state.settings.kubeconfig,
         "apply",
         "-f",
         "-",
         input=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}),
     )
-
-
-def kubectl(state: State, *args: str, input: str | None = None) -> str:
-    result = subprocess.run(
-        [
-            str(state.settings.k8s_bin / "kubectl"),
-            f"--kubeconfig={state.settings.kubeconfig}",
-            *args,
-        ],
-        input=input,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-    return result.stdout
 
 
 def down(state: State) -> int:

@@ -110,14 +110,14 @@ def probes(state: State) -> dict[str, Probe]:
     }
 
 
-async def wait_ready(name: str, probe: Probe, timeout: float) -> float:
-    """Seconds it took to become ready; raises TimeoutError naming the last reason."""
+async def wait_ready(name: str, probe: Probe, timeout: float) -> None:
+    """Return once ready; raise TimeoutError naming the last reason otherwise."""
     started = time.monotonic()
     reason = "no answer yet"
     while time.monotonic() - started < timeout:
         try:
             await asyncio.wait_for(probe(), timeout=10.0)
-            return time.monotonic() - started
+            return
         except Exception as e:  # any failure is a reason to wait, reported at the deadline
             reason = _reason(e)
         await asyncio.sleep(0.5)

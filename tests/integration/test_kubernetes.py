@@ -12,7 +12,8 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from infra.local.endpoints import Endpoints
-from tests.support import eventually, kubectl
+from infra.local.kubectl import kubectl
+from tests.support import eventually
 
 
 @pytest.fixture
@@ -91,7 +92,9 @@ async def test_custom_object_round_trips_through_the_api_and_kubectl(
     assert read["spec"] == {"size": 3}
     assert read["metadata"]["uid"]
 
-    listed = json.loads(kubectl(platform, "get", f"widgets.{group}", "-n", "default", "-o", "json"))
+    listed = json.loads(
+        kubectl(platform.kubeconfig, "get", f"widgets.{group}", "-n", "default", "-o", "json")
+    )
     assert [item["metadata"]["name"] for item in listed["items"]] == ["w1"]
     assert listed["items"][0]["metadata"]["uid"] == read["metadata"]["uid"]
 
@@ -163,7 +166,9 @@ async def test_rbac_is_enforced_for_an_unprivileged_identity(
 
 
 async def test_kubectl_shows_every_fake_node_ready(platform: Endpoints) -> None:
-    nodes = json.loads(kubectl(platform, "get", "nodes", "-l", "type=kwok", "-o", "json"))["items"]
+    nodes = json.loads(
+        kubectl(platform.kubeconfig, "get", "nodes", "-l", "type=kwok", "-o", "json")
+    )["items"]
     assert nodes, "no kwok nodes registered"
     for node in nodes:
         ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]

@@ -1,0 +1,24 @@
+"""Runs the platform's own pinned kubectl: for `up` (registering nodes) and for the tests."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from infra.local.settings import PlatformSettings
+
+
+def kubectl(kubeconfig: str | Path, *args: str, input: str | None = None) -> str:
+    """kubectl's output; raises RuntimeError with its stderr when it fails."""
+    binary = PlatformSettings().k8s_bin / "kubectl"
+    result = subprocess.run(
+        [str(binary), f"--kubeconfig={kubeconfig}", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
