@@ -107,7 +107,7 @@ class Supervisor:
         while time.monotonic() < deadline:
             if self.socket.exists():
                 try:
-                    if self._rpc().supervisor.getState()["statename"] == "RUNNING":
+                    if self._call("getState")["statename"] == "RUNNING":
                         return
                 except (OSError, xmlrpc.client.Fault):
                     pass
@@ -115,17 +115,16 @@ class Supervisor:
         raise RuntimeError(f"supervisord did not start; see {self.folder / 'supervisord.log'}")
 
     def start(self, names: list[str]) -> None:
-        rpc = self._rpc()
         for name in names:
-            info = rpc.supervisor.getProcessInfo(name)
+            info = self._call("getProcessInfo", name)
             if info["statename"] not in ("RUNNING", "STARTING"):
-                rpc.supervisor.startProcess(name, False)
+                self._call("startProcess", name, False)
 
     def stop(self, name: str) -> None:
-        self._rpc().supervisor.stopProcess(name, True)
+        self._call("stopProcess", name, True)
 
     def processes(self) -> list[ProcessInfo]:
-        infos = cast(list[dict[str, Any]], self._rpc().supervisor.getAllProcessInfo())
+        infos = cast(list[dict[str, Any]], self._call("getAllProcessInfo"))
         return [ProcessInfo(i["name"], i["statename"], i["description"]) for i in infos]
 
     def shutdown(self, timeout: float = 90.0) -> None:
@@ -134,7 +133,7 @@ class Supervisor:
         if pid is None or not _alive(pid):
             return
         try:
-            self._rpc().supervisor.shutdown()
+            self._call("shutdown")
         except (OSError, xmlrpc.client.Fault):
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
@@ -143,9 +142,11 @@ class Supervisor:
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
 
-    def _rpc(self) -> Any:
+    def _call(self, method: str, *args: Any) -> Any:
+        """One supervisor.* XML-RPC call on a connection of its own, closed afterwards."""
         transport = SupervisorTransport(None, None, f"unix://{self.socket}")
-        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+        with xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport) as proxy:
+            return getattr(proxy.supervisor, method)(*args)
 
 
 def _alive(pid: int) -> bool:
