@@ -1,0 +1,1 @@
+"""Inventory's schema revisions, in order."""
