@@ -1,0 +1,1 @@
+"""The payments service's entrypoints: the HTTP API, its schemas and error mapping, the CLI."""

@@ -1,0 +1,1 @@
+"""The payments database revisions, oldest first."""
