@@ -1,0 +1,1 @@
+"""How the world reaches orders: the HTTP API, the saga-event consumer and the CLI."""

@@ -1,0 +1,146 @@
+"""The orders HTTP API's request and response bodies (camelCase on the wire).
+
+The routes in ``entrypoints.api`` validate requests with them and render domain orders with
+``order_out`` / ``order_detail``; FastAPI publishes them in the OpenAPI document, which is
+what schemathesis and clients read. Bounds repeat the domain's, so most bad input is refused
+before any use case runs; the domain checks again (duplicates, totals) for every caller.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from services.orders.domain import model, money
+
+Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
+# Postgres text cannot hold NUL; refusing it here keeps it a 422 rather than a database error.
+NO_NUL = r"^[^\x00]*$"
+Text = Annotated[str, Field(pattern=NO_NUL)]
+PhaseName = Literal["Pending", "StockReserved", "PaymentAuthorized", "Completed", "Cancelled"]
+StepName = Literal[
+    "created",
+    "stock_reserved",
+    "stock_rejected",
+    "stock_released",
+    "stock_expired",
+    "stock_committed",
+    "payment_authorized",
+    "payment_failed",
+    "payment_refunded",
+    "completed",
+    "cancelled",
+]
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class OrderItemIn(Schema):
+    sku: Sku
+    quantity: int = Field(ge=1, le=money.MAX_QUANTITY)
+
+
+class CreateOrder(Schema):
+    customer_id: Text = Field(min_length=1, max_length=model.MAX_CUSTOMER_ID)
+    items: list[OrderItemIn] = Field(min_length=1, max_length=money.MAX_LINES)
+    currency: Currency
+    payment_method: Text = Field(min_length=1, max_length=model.MAX_PAYMENT_METHOD)
+
+
+class CancelOrder(Schema):
+    reason: str = Field(min_length=1, max_length=model.MAX_REASON, pattern=r"^[^\x00]*\S[^\x00]*$")
+
+
+class Money(Schema):
+    value: int = Field(ge=0, le=money.MAX_MINOR_UNITS, description="minor units (cents)")
+    currency: Currency
+
+
+class OrderItemOut(Schema):
+    sku: str
+    quantity: int
+    unit_price: int = Field(description="minor units, the catalog price when ordered")
+
+
+class RejectedLineOut(Schema):
+    sku: str
+    requested: int
+    available: int
+    reason: str
+
+
+class TimelineEntryOut(Schema):
+    step: StepName
+    at: AwareDatetime
+    phase: PhaseName = Field(description="the order's phase once this step was recorded")
+    reason: str = ""
+    rejected: list[RejectedLineOut] = Field(default_factory=list)
+
+
+class OrderOut(Schema):
+    order_id: uuid.UUID
+    phase: PhaseName
+    customer_id: str
+    items: list[OrderItemOut]
+    amount: Money
+    payment_method: str
+    reason: str = Field(default="", description="why the order was cancelled")
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderDetail(OrderOut):
+    timeline: list[TimelineEntryOut]
+
+
+class OrderPage(Schema):
+    items: list[OrderOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+
+
+def order_out(order: model.Order) -> OrderOut:
+    return OrderOut(
+        order_id=order.id,
+        phase=order.phase.value,
+        customer_id=order.customer_id,
+        items=[
+            OrderItemOut(sku=line.sku, quantity=line.quantity, unit_price=line.unit_price)
+            for line in order.lines
+        ],
+        amount=Money(value=order.amount, currency=order.currency),
+        payment_method=order.payment_method,
+        reason=order.reason,
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+    )
+
+
+def order_detail(order: model.Order) -> OrderDetail:
+    return OrderDetail(
+        **order_out(order).model_dump(),
+        timeline=[
+            TimelineEntryOut(
+                step=entry.step.value,
+                at=entry.at,
+                phase=entry.phase.value,
+                reason=entry.reason,
+                rejected=[
+                    RejectedLineOut(
+                        sku=line.sku,
+                        requested=line.requested,
+                        available=line.available,
+                        reason=line.reason,
+                    )
+                    for line in entry.rejected
+                ],
+            )
+            for entry in order.timeline
+        ],
+    )

@@ -1,0 +1,1 @@
+"""The orders use cases: handlers that take a unit of work and ports, and nothing from HTTP."""
