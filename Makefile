@@ -10,7 +10,7 @@ PYTHON := .venv/bin/python
 PLATFORM := $(PYTHON) -m infra.local
 
 .DEFAULT_GOAL := help
-.PHONY: help tools venv up down status clean demo lint typecheck test
+.PHONY: help tools venv up down status clean demo lint typecheck test bench
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,12 +43,16 @@ demo: up ## bring the platform up and show it (the saga demo arrives with the op
 	@$(PLATFORM) status
 	@echo; eval "$$($(PLATFORM) env)" && set -x && kubectl get nodes -o wide
 
-lint: venv ## ruff lint and format check
+lint: venv ## ruff lint and format check, import-linter layer contracts
 	@$(PYTHON) -m ruff check .
 	@$(PYTHON) -m ruff format --check .
+	@.venv/bin/lint-imports --no-logo --no-cache
 
 typecheck: venv ## mypy --strict over the code and the tests
 	@$(PYTHON) -m mypy
 
 test: tools venv lint typecheck ## lint, type-check, then pytest on the real platform
 	@$(PLATFORM) run -- $(PYTHON) -m pytest
+
+bench: tools venv ## POST /orders latency (1,000 requests) against real orders + inventory processes
+	@$(PLATFORM) run -- $(PYTHON) -m tests.bench.bench_post_orders --requests 1000 --concurrency 10
