@@ -26,11 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from services.inventory.adapters import tables
 from services.inventory.adapters.unit_of_work import InventoryUnitOfWork
 from services.inventory.domain.errors import InventoryError
-from services.inventory.entrypoints import api, shell
+from services.inventory.entrypoints import api
 from services.inventory.entrypoints.sweeper import ExpirySweeper
 from services.inventory.service_layer.clock import Clock, utc_now
 from services.inventory.settings import InventorySettings
-from services.runtime import db
+from services.runtime import db, web
 from services.runtime.events import INVENTORY_TOPIC
 from services.runtime.kafka import BackgroundWorker, ensure_topics, start_producer
 from services.runtime.relay import OutboxRelay
@@ -153,5 +153,5 @@ def create_app(settings: InventorySettings, *, clock: Clock = utc_now) -> FastAP
         api.internal, dependencies=[Depends(api.service_token(settings.auth.service_token))]
     )
     app.add_exception_handler(InventoryError, api.inventory_error_handler)
-    shell.install(app, max_body_bytes=settings.http.max_body_bytes, checks={"database": database})
+    web.install(app, max_body_bytes=settings.http.max_body_bytes, checks={"database": database})
     return app

@@ -28,10 +28,10 @@ from services.orders.adapters.catalog import InventoryCatalog
 from services.orders.adapters.unit_of_work import OrdersUnitOfWork
 from services.orders.domain.catalog import Catalog
 from services.orders.domain.errors import OrdersError
-from services.orders.entrypoints import api, shell
+from services.orders.entrypoints import api
 from services.orders.entrypoints.consumers import SAGA_TOPICS, saga_event_consumer
 from services.orders.settings import OrdersSettings
-from services.runtime import db
+from services.runtime import db, web
 from services.runtime.circuit_breaker import CircuitBreaker
 from services.runtime.events import ORDERS_TOPIC
 from services.runtime.idempotency import IdempotencyStore
@@ -219,11 +219,11 @@ def create_app(settings: OrdersSettings, *, catalog: Catalog | None = None) -> F
         description="Orders priced from the inventory catalog, and the timeline of their saga.",
         lifespan=lifespan,
     )
-    app.include_router(api.public, dependencies=[Depends(shell.bearer_subject(settings.auth))])
-    app.include_router(api.internal, dependencies=[Depends(shell.service_token(settings.auth))])
+    app.include_router(api.public, dependencies=[Depends(web.bearer_subject(settings.auth))])
+    app.include_router(api.internal, dependencies=[Depends(web.service_token(settings.auth))])
     app.add_exception_handler(OrdersError, api.orders_error_handler)
     app.add_exception_handler(IdempotencyError, idempotency_error_handler)
-    shell.install(
+    web.install(
         app,
         max_body_bytes=settings.http.max_body_bytes,
         checks={"database": database, "redis": redis, "kafka": kafka},

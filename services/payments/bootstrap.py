@@ -26,11 +26,11 @@ from services.payments.adapters.stripe_provider import StripeProvider
 from services.payments.adapters.unit_of_work import PaymentsUnitOfWork
 from services.payments.domain import simulation
 from services.payments.domain.errors import PaymentsError
-from services.payments.entrypoints import api, shell
+from services.payments.entrypoints import api
 from services.payments.service_layer.guard import ProviderGuard
 from services.payments.service_layer.ports import PaymentProvider
 from services.payments.settings import PaymentsSettings
-from services.runtime import db
+from services.runtime import db, web
 from services.runtime.circuit_breaker import CircuitBreaker
 from services.runtime.events import PAYMENTS_TOPIC
 from services.runtime.kafka import IdempotentProducer, ensure_topics, start_producer
@@ -164,7 +164,7 @@ class Workers:
             await producer.stop()
 
 
-def readiness(payments: Payments) -> dict[str, shell.Check]:
+def readiness(payments: Payments) -> dict[str, web.Check]:
     """What ``/readyz`` checks: the database and Redis answer. The breaker's state is
     reported, not checked: with the provider down this replica still answers (503 at once,
     webhooks 200), so taking it out of the load balancer would only make things worse."""
@@ -211,7 +211,7 @@ def create_app(settings: PaymentsSettings, *, provider: PaymentProvider | None =
             await workers.stop()
             await payments.close()
 
-    checks: dict[str, shell.Check] = {}
+    checks: dict[str, web.Check] = {}
 
     app = FastAPI(title="kubesaga payments", version="1", lifespan=lifespan)
     app.include_router(
@@ -219,5 +219,5 @@ def create_app(settings: PaymentsSettings, *, provider: PaymentProvider | None =
     )
     app.include_router(api.webhooks)
     app.add_exception_handler(PaymentsError, api.payments_error_handler)
-    shell.install(app, max_body_bytes=settings.http.max_body_bytes, checks=checks)
+    web.install(app, max_body_bytes=settings.http.max_body_bytes, checks=checks)
     return app

@@ -70,7 +70,7 @@ async def test_probes_and_metrics(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).status_code == 200
     ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.text
-    assert ready.json()["checks"] == ["database", "kafka", "redis"]
+    assert ready.json()["checks"] == {"database": "ok", "kafka": "ok", "redis": "ok"}
 
     created = await client.post(
         "/orders", json=ORDER, headers={**bearer("alice"), "Idempotency-Key": "m-1"}

@@ -1,21 +1,24 @@
-"""The HTTP shell around the payments routes: problem+json for every error, a body limit, probes.
+"""The HTTP shell every service's app is wrapped in: problem+json errors, body limit, probes, auth.
 
-A stand-in for ``services.runtime.http`` (the shared shell another helper is writing), to be
-replaced by it: bootstrap calls ``install`` once. Framework errors answer like the service's
-own: 422 for a body or parameter FastAPI refuses (malformed JSON included), 404/405 for
-unknown routes, 413 for a body over ``max_body_bytes`` (checked on the declared length and on
-the bytes read), a logged 500 problem for a bug. Probes: ``/healthz`` (the process answers),
-``/readyz`` (every check passes; the body also says what each check reported) and
-``/metrics`` (Prometheus text).
+Each service's bootstrap calls ``install`` once and guards its routers with ``service_token``
+(internal routes, called by the saga operator) and ``bearer_subject`` (public routes, JWT when
+``auth.jwt_enabled``). Framework errors answer like the services' own: 422 for a body or
+parameter FastAPI refuses (malformed JSON included), 404/405 for unknown routes, 413 for a body
+over ``max_body_bytes`` (checked on the declared length and on the bytes read), 401 with
+``WWW-Authenticate`` for a missing or bad token, and a logged 500 problem, with no internals,
+for a bug. Probes: ``/healthz`` (the process answers), ``/readyz`` (every check passes; the
+body says what each reported) and ``/metrics`` (Prometheus text).
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, Response
+import jwt
+from fastapi import FastAPI, Header, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -23,11 +26,19 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.payments.entrypoints.errors import PROBLEM_BASE
+from services.runtime.settings import AuthSettings
 
 logger = logging.getLogger(__name__)
 
-Check = Callable[[], Awaitable[object]]  # raises when the dependency is unusable
+PROBLEM_BASE = "/problems/"
+
+Check = Callable[[], Awaitable[object]]  # raises when the dependency is unusable; may report
+
+
+class Unauthorized(Exception):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 def problem(status: int, kind: str, title: str, detail: str, **extensions: Any) -> JSONResponse:
@@ -43,6 +54,7 @@ def install(app: FastAPI, *, max_body_bytes: int, checks: Mapping[str, Check]) -
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Unauthorized, _unauthorized)
     app.add_exception_handler(Exception, _unexpected)
 
     @app.get("/healthz", include_in_schema=False)
@@ -68,6 +80,50 @@ def install(app: FastAPI, *, max_body_bytes: int, checks: Mapping[str, Check]) -
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
+def service_token(auth: AuthSettings) -> Callable[..., Awaitable[None]]:
+    """The internal routes' guard: ``Authorization: Bearer <service token>``."""
+    expected = auth.service_token.get_secret_value().encode()
+
+    async def check(authorization: Annotated[str | None, Header()] = None) -> None:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected):
+            raise Unauthorized("a valid service token is required")
+
+    return check
+
+
+def bearer_subject(auth: AuthSettings) -> Callable[..., Awaitable[None]]:
+    """The public routes' guard when JWT auth is enabled: a valid token, its subject kept.
+
+    The subject is left in ``request.state.subject`` (empty when auth is off), e.g. to scope
+    idempotency keys per client.
+    """
+
+    async def check(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> None:
+        request.state.subject = ""
+        if not auth.jwt_enabled:
+            return
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("a bearer token is required")
+        try:
+            claims = jwt.decode(
+                token,
+                auth.jwt_secret.get_secret_value(),
+                algorithms=auth.jwt_algorithms,
+                audience=auth.jwt_audience,
+                issuer=auth.jwt_issuer,
+                options={"require": ["sub", "exp"]},
+            )
+        except jwt.PyJWTError as e:
+            raise Unauthorized(f"the bearer token is not valid: {e}") from e
+        request.state.subject = str(claims["sub"])
+
+    return check
+
+
 async def _invalid(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     found = [
@@ -87,6 +143,13 @@ async def _http_error(request: Request, error: Exception) -> Response:
     return response
 
 
+async def _unauthorized(request: Request, error: Exception) -> Response:
+    assert isinstance(error, Unauthorized)
+    response = problem(401, "unauthorized", "Unauthorized", error.detail)
+    response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
 async def _unexpected(request: Request, error: Exception) -> Response:
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
     return problem(500, "internal", "Internal error", "the service could not answer")
@@ -95,8 +158,8 @@ async def _unexpected(request: Request, error: Exception) -> Response:
 class BodyLimit:
     """Refuse request bodies over ``max_bytes`` with 413, before a handler parses them.
 
-    The body is read here first (small by definition) and replayed to the app, so the limit
-    holds whether the client declared a length or streamed chunks.
+    The body is read here first (it is small by definition) and replayed to the app, so the
+    limit holds whether the client declared a length or streamed chunks.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
