@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import jwt
@@ -32,6 +33,35 @@ logger = logging.getLogger(__name__)
 
 PROBLEM_BASE = "/problems/"
 
+
+@dataclass(frozen=True)
+class Problem:
+    """An RFC 9457 answer; services map their own errors to one in their ``errors`` module."""
+
+    status: int
+    type: str
+    title: str
+    detail: str
+    extensions: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def problem_response(problem: Problem) -> JSONResponse:
+    body = {
+        "type": problem.type,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+        **problem.extensions,
+    }
+    return JSONResponse(
+        jsonable_encoder(body),
+        status_code=problem.status,
+        headers=problem.headers,
+        media_type="application/problem+json",
+    )
+
+
 Check = Callable[[], Awaitable[object]]  # raises when the dependency is unusable; may report
 
 
@@ -42,12 +72,7 @@ class Unauthorized(Exception):
 
 
 def problem(status: int, kind: str, title: str, detail: str, **extensions: Any) -> JSONResponse:
-    body = {"type": PROBLEM_BASE + kind, "title": title, "status": status, "detail": detail}
-    return JSONResponse(
-        jsonable_encoder({**body, **extensions}),
-        status_code=status,
-        media_type="application/problem+json",
-    )
+    return problem_response(Problem(status, PROBLEM_BASE + kind, title, detail, extensions))
 
 
 def install(app: FastAPI, *, max_body_bytes: int, checks: Mapping[str, Check]) -> None:

@@ -8,27 +8,16 @@ like its parent until it gets its own row. The API's exception handler renders t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi.responses import JSONResponse
-
 from services.inventory.domain import errors
-
-PROBLEM_BASE = "/problems/"
+from services.runtime.web import PROBLEM_BASE as PROBLEM_BASE
+from services.runtime.web import Problem as Problem
+from services.runtime.web import problem_response as problem_response
 
 
 class Unauthorized(errors.InventoryError):
     """An internal route called without the service token (an HTTP concern, so it lives here)."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    status: int
-    type: str
-    title: str
-    detail: str
-    extensions: dict[str, Any] = field(default_factory=dict)
 
 
 _TABLE: dict[type[errors.InventoryError], tuple[int, str, str]] = {
@@ -72,18 +61,5 @@ def problem_for(error: errors.InventoryError) -> Problem:
     if isinstance(error, (errors.ReservationConflict, errors.ReservationNotFound)):
         extensions["orderId"] = str(error.order_id)
     detail = str(error) if status < 500 else "the service could not complete the request"
-    return Problem(status, PROBLEM_BASE + kind, title, detail, extensions)
-
-
-def problem_response(problem: Problem) -> JSONResponse:
-    body = {
-        "type": problem.type,
-        "title": problem.title,
-        "status": problem.status,
-        "detail": problem.detail,
-        **problem.extensions,
-    }
-    headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
-    return JSONResponse(
-        body, status_code=problem.status, headers=headers, media_type="application/problem+json"
-    )
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthorized) else {}
+    return Problem(status, PROBLEM_BASE + kind, title, detail, extensions, headers)

@@ -8,26 +8,13 @@ wrapper (which stores 4xx answers under the key) both render through ``problem_f
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
-
-from fastapi.responses import JSONResponse
 
 from services.orders.domain import errors
 from services.orders.service_layer import paging
-
-PROBLEM_BASE = "/problems/"
-
-
-@dataclass(frozen=True)
-class Problem:
-    status: int
-    type: str
-    title: str
-    detail: str
-    extensions: dict[str, Any] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
-
+from services.runtime.web import PROBLEM_BASE as PROBLEM_BASE
+from services.runtime.web import Problem as Problem
+from services.runtime.web import problem_response as problem_response
 
 _TABLE: dict[type[errors.OrdersError], tuple[int, str, str]] = {
     errors.UnknownSkus: (422, "unknown-sku", "Unknown SKU"),
@@ -60,19 +47,3 @@ def problem_for(error: errors.OrdersError) -> Problem:
     if isinstance(error, errors.OrderRejected):
         extensions["problems"] = list(error.problems)
     return Problem(status, PROBLEM_BASE + kind, title, str(error), extensions, headers)
-
-
-def problem_response(problem: Problem) -> JSONResponse:
-    body = {
-        "type": problem.type,
-        "title": problem.title,
-        "status": problem.status,
-        "detail": problem.detail,
-        **problem.extensions,
-    }
-    return JSONResponse(
-        body,
-        status_code=problem.status,
-        headers=problem.headers,
-        media_type="application/problem+json",
-    )

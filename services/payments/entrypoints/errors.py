@@ -9,26 +9,13 @@ like its parent until it gets its own row. The API's exception handler renders t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
-
-from fastapi.responses import JSONResponse
 
 from services.payments.domain import errors
 from services.payments.domain.payment import Payment
-
-PROBLEM_BASE = "/problems/"
-
-
-@dataclass(frozen=True)
-class Problem:
-    status: int
-    type: str
-    title: str
-    detail: str
-    extensions: dict[str, Any] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
-
+from services.runtime.web import PROBLEM_BASE as PROBLEM_BASE
+from services.runtime.web import Problem as Problem
+from services.runtime.web import problem_response as problem_response
 
 _TABLE: dict[type[errors.PaymentsError], tuple[int, str, str]] = {
     errors.InvalidPayment: (422, "invalid-payment", "The payment cannot be attempted"),
@@ -81,20 +68,4 @@ def declined(payment: Payment) -> Problem:
             "provider": payment.provider,
             "providerReference": payment.provider_reference,
         },
-    )
-
-
-def problem_response(problem: Problem) -> JSONResponse:
-    body = {
-        "type": problem.type,
-        "title": problem.title,
-        "status": problem.status,
-        "detail": problem.detail,
-        **problem.extensions,
-    }
-    return JSONResponse(
-        body,
-        status_code=problem.status,
-        headers=problem.headers,
-        media_type="application/problem+json",
     )
