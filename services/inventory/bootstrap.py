@@ -30,7 +30,7 @@ from services.inventory.entrypoints import api
 from services.inventory.entrypoints.sweeper import ExpirySweeper
 from services.inventory.service_layer.clock import Clock, utc_now
 from services.inventory.settings import InventorySettings
-from services.runtime import db, web
+from services.runtime import db, observability, web
 from services.runtime.events import INVENTORY_TOPIC
 from services.runtime.kafka import BackgroundWorker, ensure_topics, start_producer
 from services.runtime.relay import OutboxRelay
@@ -154,4 +154,5 @@ def create_app(settings: InventorySettings, *, clock: Clock = utc_now) -> FastAP
     )
     app.add_exception_handler(InventoryError, api.inventory_error_handler)
     web.install(app, max_body_bytes=settings.http.max_body_bytes, checks={"database": database})
+    observability.instrument_app(app)
     return app

@@ -31,7 +31,7 @@ from services.orders.domain.errors import OrdersError
 from services.orders.entrypoints import api
 from services.orders.entrypoints.consumers import SAGA_TOPICS, saga_event_consumer
 from services.orders.settings import OrdersSettings
-from services.runtime import db, web
+from services.runtime import db, observability, web
 from services.runtime.circuit_breaker import CircuitBreaker
 from services.runtime.events import ORDERS_TOPIC
 from services.runtime.idempotency import IdempotencyStore
@@ -229,4 +229,5 @@ def create_app(settings: OrdersSettings, *, catalog: Catalog | None = None) -> F
         checks={"database": database, "redis": redis, "kafka": kafka},
     )
     api.require_idempotency_key(app)
+    observability.instrument_app(app)
     return app

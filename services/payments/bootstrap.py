@@ -30,7 +30,7 @@ from services.payments.entrypoints import api
 from services.payments.service_layer.guard import ProviderGuard
 from services.payments.service_layer.ports import PaymentProvider
 from services.payments.settings import PaymentsSettings
-from services.runtime import db, web
+from services.runtime import db, observability, web
 from services.runtime.circuit_breaker import CircuitBreaker
 from services.runtime.events import PAYMENTS_TOPIC
 from services.runtime.kafka import IdempotentProducer, ensure_topics, start_producer
@@ -220,4 +220,5 @@ def create_app(settings: PaymentsSettings, *, provider: PaymentProvider | None =
     app.include_router(api.webhooks)
     app.add_exception_handler(PaymentsError, api.payments_error_handler)
     web.install(app, max_body_bytes=settings.http.max_body_bytes, checks=checks)
+    observability.instrument_app(app)
     return app

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
-from pythonjsonlogger.json import JsonFormatter
 
 from services.inventory.adapters import catalog_file
 from services.inventory.adapters.unit_of_work import InventoryUnitOfWork
@@ -27,7 +26,7 @@ from services.inventory.entrypoints.sweeper import ExpirySweeper
 from services.inventory.migrations import SCRIPT_LOCATION
 from services.inventory.service_layer import handlers
 from services.inventory.settings import InventorySettings
-from services.runtime import db, migrations
+from services.runtime import db, migrations, observability
 
 AppFactory = Callable[[InventorySettings], FastAPI]
 
@@ -67,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str], *, create_app: AppFactory) -> int:
     args = parser().parse_args(argv)
     settings = InventorySettings()
-    configure_logging(settings)
+    observability.configure_logging(settings.service_name, settings.telemetry)
     if args.command == "migrate":
         asyncio.run(migrations.upgrade(SCRIPT_LOCATION, settings.db.url))
         print(f"inventory database migrated to head ({_database(settings)})")
@@ -102,6 +101,7 @@ def main(argv: Sequence[str], *, create_app: AppFactory) -> int:
 
 def serve(settings: InventorySettings, create_app: AppFactory) -> None:
     """Run the app under uvicorn until SIGTERM/SIGINT; the lifespan stops the workers."""
+    observability.configure_tracing(settings.service_name, settings.telemetry)
     config = uvicorn.Config(
         create_app(settings),
         host=settings.http.host,
@@ -146,22 +146,6 @@ async def _sweep_until_stopped(settings: InventorySettings) -> None:
             await stop.wait()
     finally:
         await engine.dispose()
-
-
-def configure_logging(settings: InventorySettings) -> None:
-    """Logs to stderr, as JSON lines with the service's name unless ``log_json`` is off.
-
-    A stand-in until ``services.runtime.telemetry`` configures logging for every service.
-    """
-    handler = logging.StreamHandler()
-    if settings.telemetry.log_json:
-        handler.setFormatter(
-            JsonFormatter(
-                "%(asctime)s %(levelname)s %(name)s %(message)s",
-                static_fields={"service": settings.service_name},
-            )
-        )
-    logging.basicConfig(level=settings.telemetry.log_level, handlers=[handler], force=True)
 
 
 def _database(settings: InventorySettings) -> str:

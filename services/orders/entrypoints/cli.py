@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from services.orders.migrations import SCRIPT_LOCATION
 from services.orders.settings import OrdersSettings
-from services.runtime import migrations
+from services.runtime import migrations, observability
 
 AppFactory = Callable[[OrdersSettings], FastAPI]
 
@@ -45,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str], *, create_app: AppFactory) -> int:
     args = parser().parse_args(argv)
     settings = OrdersSettings()
+    observability.configure_logging(settings.service_name, settings.telemetry)
     if args.command == "migrate":
         asyncio.run(migrations.upgrade(SCRIPT_LOCATION, settings.db.url))
         print(f"orders database migrated to head ({settings.db.url.rsplit('/', 1)[-1]})")
@@ -70,6 +71,7 @@ def main(argv: Sequence[str], *, create_app: AppFactory) -> int:
 
 def serve(settings: OrdersSettings, create_app: AppFactory) -> None:
     """Run the app under uvicorn until SIGTERM/SIGINT; the lifespan stops the workers."""
+    observability.configure_tracing(settings.service_name, settings.telemetry)
     config = uvicorn.Config(
         create_app(settings),
         host=settings.http.host,

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from services.payments.migrations import SCRIPT_LOCATION
 from services.payments.settings import PaymentsSettings
-from services.runtime import migrations
+from services.runtime import migrations, observability
 
 AppFactory = Callable[[PaymentsSettings], FastAPI]
 
@@ -40,6 +40,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str], *, create_app: AppFactory) -> int:
     args = parser().parse_args(argv)
     settings = PaymentsSettings()
+    observability.configure_logging(settings.service_name, settings.telemetry)
     if args.command == "migrate":
         asyncio.run(migrations.upgrade(SCRIPT_LOCATION, settings.db.url))
         print(f"payments database migrated to head ({settings.db.url.rsplit('/', 1)[-1]})")
@@ -62,6 +63,7 @@ def main(argv: Sequence[str], *, create_app: AppFactory) -> int:
 
 def serve(settings: PaymentsSettings, create_app: AppFactory) -> None:
     """Run the app under uvicorn until SIGTERM/SIGINT; the lifespan stops the relay."""
+    observability.configure_tracing(settings.service_name, settings.telemetry)
     config = uvicorn.Config(
         create_app(settings),
         host=settings.http.host,
