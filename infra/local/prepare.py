@@ -8,9 +8,11 @@ Postgres' databases.
 from __future__ import annotations
 
 import base64
+import hashlib
 import shutil
 import subprocess
 import uuid
+from pathlib import Path
 
 from infra.local.components import postgres_bindir
 from infra.local.kubeconfig import write_kubeconfig
@@ -110,9 +112,16 @@ def _prepare_postgres(state: State) -> None:
     if os_user:
         shutil.chown(folder, os_user)
         shutil.chown(run, os_user)
-    if (data / "PG_VERSION").exists():
-        return
     credentials = state.credentials()
+    stamp = folder / "credentials.sha256"
+    owner = hashlib.sha256(credentials.postgres_password.encode()).hexdigest()
+    if (data / "PG_VERSION").exists():
+        if folder.is_relative_to(state.root) or _read(stamp) == owner:
+            return
+        # A /var/tmp folder left by an earlier state folder at this path (a deleted clone):
+        # its password is not ours, so the server would refuse us. Start it afresh.
+        print(f"  {folder} belongs to an earlier checkout at this path; initialising it anew")
+        shutil.rmtree(data)
     password_file = folder / "initdb.pw"
     password_file.write_text(credentials.postgres_password + "\n")
     password_file.chmod(0o600)
@@ -138,6 +147,11 @@ def _prepare_postgres(state: State) -> None:
         )
     finally:
         password_file.unlink()
+    stamp.write_text(owner + "\n")
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text().strip() if path.exists() else None
 
 
 def _run(what: str, argv: list[str], user: str | None = None) -> None:
