@@ -171,8 +171,8 @@ def run(state: State, command: Sequence[str]) -> int:
     """Run a command against the platform, starting it first and stopping it after if needed."""
     supervisor = Supervisor(state)
     started_here = not supervisor.running()
-    up(state)
     try:
+        up(state)  # inside the try: a platform that fails to come up is stopped too
         return subprocess.run(list(command), check=False).returncode
     finally:
         if started_here:
