@@ -148,10 +148,8 @@ def create_app(settings: InventorySettings, *, clock: Clock = utc_now) -> FastAP
         description="Products, stock and the reservations the order saga holds on it.",
         lifespan=lifespan,
     )
-    app.include_router(api.public)
-    app.include_router(
-        api.internal, dependencies=[Depends(api.service_token(settings.auth.service_token))]
-    )
+    app.include_router(api.public, dependencies=[Depends(web.bearer_subject(settings.auth))])
+    app.include_router(api.internal, dependencies=[Depends(web.service_token(settings.auth))])
     app.add_exception_handler(InventoryError, api.inventory_error_handler)
     web.install(app, max_body_bytes=settings.http.max_body_bytes, checks={"database": database})
     observability.instrument_app(app)

@@ -214,9 +214,7 @@ def create_app(settings: PaymentsSettings, *, provider: PaymentProvider | None =
     checks: dict[str, web.Check] = {}
 
     app = FastAPI(title="kubesaga payments", version="1", lifespan=lifespan)
-    app.include_router(
-        api.internal, dependencies=[Depends(api.service_token(settings.auth.service_token))]
-    )
+    app.include_router(api.internal, dependencies=[Depends(web.service_token(settings.auth))])
     app.include_router(api.webhooks)
     app.add_exception_handler(PaymentsError, api.payments_error_handler)
     web.install(app, max_body_bytes=settings.http.max_body_bytes, checks=checks)

@@ -10,16 +10,14 @@ The reservation routes require the service token (``Authorization: Bearer <token
 
 from __future__ import annotations
 
-import hmac
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import SecretStr
 
 from services.inventory.adapters.unit_of_work import InventoryUnitOfWork
 from services.inventory.domain import errors as domain_errors
@@ -188,19 +186,6 @@ async def release(
     finally:
         context.on_commit()
     return schemas.ReservationOut.of(reservation)
-
-
-def service_token(expected: SecretStr) -> Callable[..., Awaitable[None]]:
-    """The internal routes' guard: ``Authorization: Bearer <service token>``."""
-
-    async def check(authorization: Annotated[str | None, Header()] = None) -> None:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            token.encode(), expected.get_secret_value().encode()
-        ):
-            raise errors.Unauthorized("a valid service token is required")
-
-    return check
 
 
 async def inventory_error_handler(request: Request, error: Exception) -> Response:

@@ -15,13 +15,7 @@ from services.runtime.web import PROBLEM_BASE as PROBLEM_BASE
 from services.runtime.web import Problem as Problem
 from services.runtime.web import problem_response as problem_response
 
-
-class Unauthorized(errors.InventoryError):
-    """An internal route called without the service token (an HTTP concern, so it lives here)."""
-
-
 _TABLE: dict[type[errors.InventoryError], tuple[int, str, str]] = {
-    Unauthorized: (401, "unauthorized", "A service token is required"),
     errors.InvalidRequest: (422, "invalid-request", "The request breaks a rule"),
     errors.ProductNotFound: (404, "product-not-found", "Product not found"),
     errors.ReservationNotFound: (404, "reservation-not-found", "Reservation not found"),
@@ -61,5 +55,4 @@ def problem_for(error: errors.InventoryError) -> Problem:
     if isinstance(error, (errors.ReservationConflict, errors.ReservationNotFound)):
         extensions["orderId"] = str(error.order_id)
     detail = str(error) if status < 500 else "the service could not complete the request"
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthorized) else {}
-    return Problem(status, PROBLEM_BASE + kind, title, detail, extensions, headers)
+    return Problem(status, PROBLEM_BASE + kind, title, detail, extensions)

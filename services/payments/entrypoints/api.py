@@ -10,16 +10,14 @@ a different amount, 503 with Retry-After when the provider is unavailable or its
 
 from __future__ import annotations
 
-import hmac
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import SecretStr
 
 from services.payments.adapters import stripe_webhooks
 from services.payments.adapters.unit_of_work import PaymentsUnitOfWork
@@ -167,19 +165,6 @@ async def stripe_webhook(
     if result == "applied":
         context.on_commit()
     return schemas.WebhookOut(result=result)
-
-
-def service_token(expected: SecretStr) -> Callable[[str | None], Awaitable[None]]:
-    """The internal routes' guard: ``Authorization: Bearer <service token>``."""
-
-    async def check(authorization: Annotated[str | None, Header()] = None) -> None:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            token.encode(), expected.get_secret_value().encode()
-        ):
-            raise domain_errors.Unauthorized("a valid service token is required")
-
-    return check
 
 
 async def payments_error_handler(request: Request, error: Exception) -> Response:
