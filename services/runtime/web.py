@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -23,7 +24,7 @@ from fastapi import FastAPI, Header, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,6 +33,19 @@ from services.runtime.settings import AuthSettings
 logger = logging.getLogger(__name__)
 
 PROBLEM_BASE = "/problems/"
+
+HTTP_REQUESTS = Counter(
+    "http_requests",
+    "Requests answered, by route template and status.",
+    ["method", "route", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Time to answer a request, by route template.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+UNMATCHED_ROUTE = "<unmatched>"  # one label for every unknown path: bounded cardinality
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,7 @@ def problem(status: int, kind: str, title: str, detail: str, **extensions: Any) 
 
 def install(app: FastAPI, *, max_body_bytes: int, checks: Mapping[str, Check]) -> None:
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RequestMetrics)  # outermost: 413s are counted too
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Unauthorized, _unauthorized)
@@ -229,3 +244,30 @@ class BodyLimit:
             413, "body-too-large", "Request body too large", f"the limit is {self._max} bytes"
         )
         await response(scope, receive, send)
+
+
+class RequestMetrics:
+    """Counts and times every request by its route template (``/orders/{order_id}``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        status = 500  # what the client sees if the app fails before answering
+        started = time.perf_counter()
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, send_and_note)
+        finally:
+            route = getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
+            HTTP_LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+            HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
