@@ -15,7 +15,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import timedelta
-from typing import Any, Generic, Literal, TypeVar
+from types import TracebackType
+from typing import Any, Generic, Literal, Protocol, Self, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
@@ -34,7 +35,6 @@ from services.runtime.kafka import (
     retry_delay,
 )
 from services.runtime.settings import ConsumerSettings, KafkaSettings
-from services.runtime.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
@@ -52,7 +52,26 @@ CONSUMER_DEAD_LETTERS = Counter(
 
 FETCH_BACKOFF_MAX = timedelta(seconds=30)  # between failed polls (broker unreachable)
 
-U = TypeVar("U", bound=UnitOfWork)
+
+class Inbox(Protocol):
+    """What a consumer needs of a unit of work: ``UnitOfWork``, or a store-less stand-in for a
+    consumer whose effects are idempotent by themselves (the saga bridge's Kubernetes writes)."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def mark_processed(self, consumer_group: str, event: Event) -> bool: ...
+
+    async def commit(self) -> None: ...
+
+
+U = TypeVar("U", bound=Inbox)
 Handler = Callable[[Event, U], Awaitable[None]]
 DeadLetterReason = Literal["invalid", "permanent", "exhausted"]
 Outcome = Literal["processed", "duplicate", "dead_lettered"]
@@ -135,7 +154,7 @@ class InboxConsumer(BackgroundWorker, Generic[U]):
             client_id=f"{self._kafka.client_id}-{self.group}",
             group_id=self.group,
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            auto_offset_reset=self._settings.auto_offset_reset,
         )
         consumer.subscribe(list(self.topics), listener=_Rebalance(self))
         await consumer.start()

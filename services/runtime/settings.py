@@ -52,6 +52,9 @@ class ConsumerSettings(BaseModel):
     """How inbox consumers retry a failing event before it goes to the dead-letter topic."""
 
     max_attempts: int = Field(default=5, ge=1)
+    # Where a new consumer group starts. "earliest" loses nothing; "latest" suits a fresh
+    # group that must ignore history (a test's own bridge on shared topics).
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     backoff_initial: timedelta = timedelta(milliseconds=200)
     backoff_max: timedelta = timedelta(seconds=10)
 

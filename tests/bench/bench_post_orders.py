@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import httpx
 
 from infra.local.endpoints import Endpoints
-from tests.bench import processes
+from tests import processes
 from tests.integration.orders import stack
 
 

@@ -1,0 +1,85 @@
+"""``python -m operators.saga run``: the saga operator process (kopf, the bridge, metrics).
+
+Settings come from ``SAGA_*`` variables (``operators.saga.settings``). Peering: replicas with
+the same ``--peering`` name elect the one with the highest ``--priority``; the others stand by.
+Give each replica its own priority (in the chart, from the pod's ordinal): kopf freezes all
+replicas of equal priority. ``--standalone`` skips peering (a single replica, or a test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+
+import kopf
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from operators.saga import handlers
+from operators.saga.clients import Orders
+from operators.saga.settings import SagaSettings
+from services.runtime import observability
+
+SERVICE = "saga-operator"
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="python -m operators.saga",
+        description="The kubesaga saga operator: reconciles Order resources with kopf and "
+        "bridges the services' Kafka events into them.",
+        epilog="Settings: SAGA_* environment variables, e.g. SAGA_NAMESPACE, "
+        "SAGA_SERVICES__ORDERS, SAGA_DEADLINES__PAYMENT_SECONDS, SAGA_SHARDS__COUNT/INDEX.",
+    )
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="run the operator until SIGTERM")
+    run.add_argument(
+        "--peering", default="kubesaga-saga", help="peering object name (default: %(default)s)"
+    )
+    run.add_argument(
+        "--priority", type=int, default=0, help="this replica's peering priority (default: 0)"
+    )
+    run.add_argument("--standalone", action="store_true", help="no peering: a single replica")
+    run.add_argument(
+        "--liveness", help="kopf's liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
+    )
+    return root
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parser().parse_args(argv)
+    settings = SagaSettings()
+    observability.configure_logging(SERVICE, settings.telemetry)
+    observability.configure_tracing(SERVICE, settings.telemetry)
+    if not args.standalone:
+        asyncio.run(ensure_peering(settings.namespace, args.peering))
+    registry = kopf.OperatorRegistry()
+    handlers.register(settings, registry)
+    kopf.run(
+        registry=registry,
+        namespaces=[settings.namespace],
+        standalone=args.standalone,
+        peering_name=None if args.standalone else args.peering,
+        priority=args.priority,
+        liveness_endpoint=args.liveness,
+    )
+    return 0
+
+
+async def ensure_peering(namespace: str, name: str) -> None:
+    """kopf keeps peers in a KopfPeering object but does not create it: create it once."""
+    _, api = await Orders.connect(namespace)
+    async with api:
+        body = {
+            "apiVersion": "kopf.dev/v1",
+            "kind": "KopfPeering",
+            "metadata": {"name": name, "namespace": namespace},
+        }
+        try:
+            await client.CustomObjectsApi(api).create_namespaced_custom_object(
+                "kopf.dev", "v1", namespace, "kopfpeerings", body
+            )
+        except ApiException as e:
+            if e.status != 409:
+                raise

@@ -1,0 +1,190 @@
+"""The saga under faults: a service down, the operator killed, Kafka restarted, deletion."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from kubernetes_asyncio import client
+
+from infra.local.probes import probes, wait_ready
+from infra.local.settings import PlatformSettings
+from infra.local.state import State
+from infra.local.supervisor import Supervisor
+from tests.e2e.conftest import Stack
+from tests.e2e.harness import place_order
+from tests.e2e.test_saga_paths import available, settled, steps
+from tests.support import eventually
+
+
+async def phase_is(stack: Stack, kube: client.ApiClient, order_id: str, *phases: str) -> None:
+    async def probe() -> bool | None:
+        found = await stack.order(kube, order_id)
+        return True if (found or {}).get("status", {}).get("phase") in phases else None
+
+    await eventually(probe, timeout=60, what=f"order {order_id} to reach {phases}")
+
+
+async def attempts(stack: Stack, kube: client.ApiClient, order_id: str, step: str) -> int:
+    found = await stack.order(kube, order_id) or {}
+    for item in found.get("status", {}).get("steps", []):
+        if item["name"] == step:
+            return int(item.get("attempts", 0))
+    return 0
+
+
+async def one_of_each(stack: Stack, order_id: str) -> None:
+    """Exactly one reservation and one payment: nothing was taken twice."""
+    reservations = await stack.query(
+        "inventory", "SELECT count(*) AS n FROM reservations WHERE order_id = $1", order_id
+    )
+    payments = await stack.query(
+        "payments", "SELECT count(*) AS n FROM payments WHERE order_id = $1", order_id
+    )
+    assert (reservations[0]["n"], payments[0]["n"]) == (1, 1)
+
+
+async def test_inventory_down_is_retried_until_it_is_back(
+    stack: Stack, kube: client.ApiClient
+) -> None:
+    await stack.inventory_gate.close()
+    try:
+        # Orders prices from inventory directly; only the operator's route is cut.
+        order_id = await place_order(stack.orders_url, items=[{"sku": "E2E-BEANS", "quantity": 1}])
+
+        async def retried() -> bool | None:
+            return True if await attempts(stack, kube, order_id, "reserve-stock") >= 3 else None
+
+        await eventually(retried, timeout=30, what="reserve-stock to be retried")
+    finally:
+        await stack.inventory_gate.open()
+    order = await settled(stack, kube, order_id)
+    assert order["status"]["phase"] == "Completed"
+    state, tries = steps(order)["reserve-stock"]
+    assert state == "Succeeded" and tries >= 3
+    await one_of_each(stack, order_id)
+
+
+async def test_operator_killed_mid_saga_finishes_once_after_restart(
+    stack: Stack, kube: client.ApiClient
+) -> None:
+    await stack.inventory_gate.close()  # hold the saga in its first step
+    try:
+        order_id = await place_order(stack.orders_url, items=[{"sku": "E2E-MUG", "quantity": 2}])
+
+        async def in_flight() -> bool | None:
+            return True if await attempts(stack, kube, order_id, "reserve-stock") >= 1 else None
+
+        await eventually(in_flight, timeout=30, what="the saga to start")
+        stack.operator.kill()
+    finally:
+        await stack.inventory_gate.open()
+    await asyncio.sleep(1)
+    stack.operator.start(bridge=False)
+    order = await settled(stack, kube, order_id)
+    assert order["status"]["phase"] == "Completed"
+    await one_of_each(stack, order_id)
+
+
+@pytest.mark.timeout(300)
+async def test_operator_killed_repeatedly_under_load_settles_every_saga_once(
+    stack: Stack, kube: client.ApiClient
+) -> None:
+    """kill -9 at arbitrary points while 30 sagas run: each still ends once, nothing doubled."""
+    ids = await asyncio.gather(
+        *(
+            place_order(stack.orders_url, items=[{"sku": "E2E-BEANS", "quantity": 1}])
+            for _ in range(30)
+        )
+    )
+    for pause in (0.3, 1.0, 0.6):
+        await asyncio.sleep(pause)
+        stack.operator.kill()
+        stack.operator.start(bridge=False)
+    orders = await asyncio.gather(*(settled(stack, kube, i, timeout=200) for i in ids))
+    outcomes = {(o["status"]["phase"], o["status"]["reason"]) for o in orders}
+    assert outcomes == {("Completed", "")}
+    for order_id in ids:
+        await one_of_each(stack, order_id)
+
+
+async def test_kafka_restarted_mid_saga_delays_but_does_not_lose_the_order(
+    stack: Stack, kube: client.ApiClient
+) -> None:
+    state = State(PlatformSettings())
+    supervisor = Supervisor(state)
+    await asyncio.to_thread(supervisor.stop, "kafka")
+    try:
+        # Orders stores the order and its order.created in one transaction; the relay
+        # publishes it once the broker is back, and the bridge creates the Order then.
+        order_id = await place_order(stack.orders_url, items=[{"sku": "E2E-MUG", "quantity": 1}])
+        await asyncio.sleep(2)
+        assert await stack.order(kube, order_id) is None
+    finally:
+        await asyncio.to_thread(supervisor.start, ["kafka"])
+        await wait_ready("kafka", probes(state)["kafka"], timeout=120)
+    order = await settled(stack, kube, order_id, timeout=180)
+    assert order["status"]["phase"] == "Completed"
+    await one_of_each(stack, order_id)
+
+
+async def test_deleting_an_unfinished_order_compensates_before_it_goes(
+    stack: Stack, kube: client.ApiClient
+) -> None:
+    before = await available(stack, "E2E-BEANS")
+    order_id = await place_order(
+        stack.orders_url,
+        items=[{"sku": "E2E-BEANS", "quantity": 4}],
+        payment_method="pm_card_authenticationRequired",  # waits: the saga is mid-way
+    )
+    await phase_is(stack, kube, order_id, "PaymentPending")
+    assert await available(stack, "E2E-BEANS") == before - 4
+    await client.CustomObjectsApi(kube).delete_namespaced_custom_object(
+        "kubesaga.io", "v1alpha1", stack.namespace, "orders", order_id
+    )
+
+    async def gone() -> bool | None:
+        return True if await stack.order(kube, order_id) is None else None
+
+    await eventually(gone, timeout=60, what="the deleted Order to go")
+    assert await available(stack, "E2E-BEANS") == before
+    rows = await stack.query("orders", "SELECT phase, reason FROM orders WHERE id = $1", order_id)
+    assert [(r["phase"].lower(), r["reason"]) for r in rows] == [("cancelled", "Deleted")]
+    payments = await stack.query(
+        "payments", "SELECT status FROM payments WHERE order_id = $1", order_id
+    )
+    assert [p["status"] for p in payments] in (["refunded"], ["failed"])
+
+
+async def test_a_finished_order_is_deleted_after_its_ttl(
+    stack: Stack, kube: client.ApiClient
+) -> None:
+    """An Order made by hand with ttlSecondsAfterFinished 0; orders never heard of it, so the
+    saga reserves, pays and then cannot complete it: it compensates, and then it goes."""
+    order_id = "0a0b0c0d-0000-4000-8000-000000000001"
+    body: dict[str, Any] = {
+        "apiVersion": "kubesaga.io/v1alpha1",
+        "kind": "Order",
+        "metadata": {"name": order_id},
+        "spec": {
+            "orderId": order_id,
+            "customerId": "c-by-hand",
+            "items": [{"sku": "E2E-MUG", "quantity": 1, "unitPrice": 899}],
+            "amount": {"value": 899, "currency": "EUR"},
+            "paymentMethod": "pm_card_visa",
+            "ttlSecondsAfterFinished": 0,
+        },
+    }
+    await client.CustomObjectsApi(kube).create_namespaced_custom_object(
+        "kubesaga.io", "v1alpha1", stack.namespace, "orders", body
+    )
+
+    async def gone() -> bool | None:
+        return True if await stack.order(kube, order_id) is None else None
+
+    await eventually(gone, timeout=60, what="the finished Order to be deleted")
+    payments = await stack.query(
+        "payments", "SELECT status FROM payments WHERE order_id = $1", order_id
+    )
+    assert [p["status"] for p in payments] == ["refunded"]

@@ -1,0 +1,261 @@
+"""The saga state machine, transition by transition (table-driven) and end to end by paths."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from operators.saga import machine
+from operators.saga.machine import (
+    DeadlineExpired,
+    DeletionRequested,
+    PaymentConfirmed,
+    PaymentFailed,
+    Pending,
+    Phase,
+    Reason,
+    Rejected,
+    ReservationExpired,
+    Saga,
+    Step,
+    StepState,
+    Succeeded,
+    Unavailable,
+)
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+LIMITS = machine.RetryLimits(forward=3, compensation=2)
+DEADLINES = machine.Deadlines(inventory=timedelta(seconds=30), payment=timedelta(seconds=60))
+
+
+def run(saga: Saga, outcome: machine.Outcome, *, at: datetime = T0) -> Saga:
+    """Begin the step the outcome is about (when it is the one to run), then apply it."""
+    step: Step | None = getattr(outcome, "step", None)
+    if step is not None and machine.step_to_run(saga) is step:
+        saga = machine.begin(saga, step, at)
+    return machine.apply(saga, outcome, at, LIMITS)
+
+
+def through(*outcomes: machine.Outcome) -> Saga:
+    saga = machine.start(T0)
+    for outcome in outcomes:
+        saga = run(saga, outcome)
+    return saga
+
+
+RESERVED = Succeeded(Step.RESERVE_STOCK, "r-1")
+AUTHORIZED = Succeeded(Step.AUTHORIZE_PAYMENT, "p-1")
+COMMITTED = Succeeded(Step.COMMIT_RESERVATION)
+COMPLETED = Succeeded(Step.COMPLETE_ORDER)
+REFUNDED = Succeeded(Step.REFUND_PAYMENT)
+RELEASED = Succeeded(Step.RELEASE_STOCK)
+CANCELLED = Succeeded(Step.CANCEL_ORDER)
+
+
+def test_a_new_saga_reserves_stock_first() -> None:
+    saga = machine.start(T0)
+    assert saga.phase is Phase.PENDING
+    assert machine.step_to_run(saga) is Step.RESERVE_STOCK
+
+
+def test_the_happy_path_runs_the_four_forward_steps_in_order() -> None:
+    saga = machine.start(T0)
+    seen = []
+    for outcome in (RESERVED, AUTHORIZED, COMMITTED, COMPLETED):
+        seen.append(machine.step_to_run(saga))
+        saga = run(saga, outcome)
+    assert seen == list(machine.FORWARD)
+    assert saga.phase is Phase.COMPLETED
+    assert saga.settled and saga.finished_at == T0
+    assert (saga.reservation_id, saga.payment_id) == ("r-1", "p-1")
+    assert all(saga.state_of(s) is StepState.SUCCEEDED for s in machine.FORWARD)
+    assert not any(saga.record(s) for s in machine.COMPENSATIONS)
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "reason", "plan"),
+    [
+        pytest.param(
+            [Rejected(Step.RESERVE_STOCK, "SKU-1: 2 requested, 0 left")],
+            Reason.OUT_OF_STOCK,
+            [Step.CANCEL_ORDER],
+            id="out of stock: nothing to give back",
+        ),
+        pytest.param(
+            [RESERVED, Rejected(Step.AUTHORIZE_PAYMENT, "declined")],
+            Reason.PAYMENT_DECLINED,
+            [Step.RELEASE_STOCK, Step.CANCEL_ORDER],
+            id="declined: release, cancel",
+        ),
+        pytest.param(
+            [RESERVED, AUTHORIZED, Rejected(Step.COMMIT_RESERVATION, "expired")],
+            Reason.RESERVATION_EXPIRED,
+            [Step.REFUND_PAYMENT, Step.RELEASE_STOCK, Step.CANCEL_ORDER],
+            id="failure after authorization: refund, release, cancel",
+        ),
+        pytest.param(
+            [RESERVED, AUTHORIZED, COMMITTED, Rejected(Step.COMPLETE_ORDER, "409")],
+            Reason.ORDER_REJECTED,
+            [Step.REFUND_PAYMENT, Step.CANCEL_ORDER],
+            id="after the commit the stock is sold: refund, cancel",
+        ),
+        pytest.param(
+            [RESERVED, Pending(Step.AUTHORIZE_PAYMENT), DeadlineExpired(Step.AUTHORIZE_PAYMENT)],
+            Reason.PAYMENT_TIMEOUT,
+            [Step.REFUND_PAYMENT, Step.RELEASE_STOCK, Step.CANCEL_ORDER],
+            id="payment deadline: refund (it may confirm later), release, cancel",
+        ),
+        pytest.param(
+            [DeadlineExpired(Step.RESERVE_STOCK)],
+            Reason.INVENTORY_TIMEOUT,
+            [Step.RELEASE_STOCK, Step.CANCEL_ORDER],
+            id="inventory deadline: release (leaves a tombstone), cancel",
+        ),
+        pytest.param(
+            [RESERVED, Pending(Step.AUTHORIZE_PAYMENT), PaymentFailed("3DS failed")],
+            Reason.PAYMENT_DECLINED,
+            [Step.RELEASE_STOCK, Step.CANCEL_ORDER],
+            id="webhook says failed: release, cancel",
+        ),
+        pytest.param(
+            [RESERVED, ReservationExpired()],
+            Reason.RESERVATION_EXPIRED,
+            [Step.RELEASE_STOCK, Step.CANCEL_ORDER],
+            id="reservation expired before payment",
+        ),
+        pytest.param(
+            [RESERVED, DeletionRequested()],
+            Reason.DELETED,
+            [Step.RELEASE_STOCK, Step.CANCEL_ORDER],
+            id="deleted mid-saga",
+        ),
+        pytest.param(
+            [DeletionRequested()],
+            Reason.DELETED,
+            [Step.CANCEL_ORDER],
+            id="deleted before anything ran",
+        ),
+    ],
+)
+def test_each_failure_plans_exactly_the_compensations_it_needs(
+    outcomes: list[machine.Outcome], reason: Reason, plan: list[Step]
+) -> None:
+    saga = through(*outcomes)
+    assert saga.phase is Phase.COMPENSATING
+    assert saga.reason == reason
+    planned = [s for s in machine.COMPENSATIONS if saga.state_of(s) is StepState.PENDING]
+    assert planned == plan
+    assert machine.step_to_run(saga) is plan[0]
+    for step in plan:
+        assert machine.step_to_run(saga) is step
+        saga = run(saga, Succeeded(step))
+    assert saga.phase is Phase.CANCELLED and saga.settled
+    assert saga.reason == reason
+
+
+def test_pending_payment_waits_then_a_confirmation_moves_it_on() -> None:
+    saga = through(RESERVED, Pending(Step.AUTHORIZE_PAYMENT))
+    assert saga.phase is Phase.PAYMENT_PENDING
+    assert machine.step_to_run(saga) is None
+    saga = machine.apply(saga, PaymentConfirmed("p-9"), T0, LIMITS)
+    assert saga.phase is Phase.PAYMENT_AUTHORIZED and saga.payment_id == "p-9"
+    assert machine.step_to_run(saga) is Step.COMMIT_RESERVATION
+
+
+def test_transient_failures_retry_the_same_step_until_the_limit() -> None:
+    saga = through(RESERVED)
+    for attempt in range(1, LIMITS.forward):
+        saga = run(saga, Unavailable(Step.AUTHORIZE_PAYMENT, "503"))
+        assert saga.phase is Phase.STOCK_RESERVED
+        assert machine.step_to_run(saga) is Step.AUTHORIZE_PAYMENT
+        assert saga.steps[Step.AUTHORIZE_PAYMENT].attempts == attempt
+    saga = run(saga, Unavailable(Step.AUTHORIZE_PAYMENT, "503"))
+    assert saga.phase is Phase.COMPENSATING
+    assert saga.reason == Reason.PAYMENT_UNAVAILABLE
+    # It may have reached the provider: refund it.
+    assert saga.state_of(Step.REFUND_PAYMENT) is StepState.PENDING
+
+
+def test_a_transient_failure_then_success_completes() -> None:
+    saga = through(Unavailable(Step.RESERVE_STOCK, "connection refused"), RESERVED)
+    assert saga.phase is Phase.STOCK_RESERVED
+    assert saga.steps[Step.RESERVE_STOCK].attempts == 2
+
+
+def test_compensation_out_of_attempts_fails_and_keeps_its_work() -> None:
+    saga = through(RESERVED, Rejected(Step.AUTHORIZE_PAYMENT, "declined"))
+    for _ in range(LIMITS.compensation):
+        saga = run(saga, Unavailable(Step.RELEASE_STOCK, "503"))
+    assert saga.phase is Phase.FAILED
+    assert saga.reason == Reason.COMPENSATION_EXHAUSTED
+    assert not saga.settled
+    assert machine.step_to_run(saga) is Step.RELEASE_STOCK  # retried on a slow timer
+    saga = run(saga, RELEASED)
+    saga = run(saga, CANCELLED)
+    assert saga.phase is Phase.CANCELLED
+
+
+def test_a_refused_compensation_is_skipped_and_the_saga_fails_settled() -> None:
+    saga = through(RESERVED, AUTHORIZED, COMMITTED, Rejected(Step.COMPLETE_ORDER, "409"))
+    saga = run(saga, REFUNDED)
+    saga = run(saga, Rejected(Step.CANCEL_ORDER, "completed already"))
+    assert saga.phase is Phase.FAILED
+    assert saga.reason == Reason.COMPENSATION_REFUSED
+    assert saga.state_of(Step.CANCEL_ORDER) is StepState.SKIPPED
+    assert saga.settled
+
+
+def test_deadlines_expire_only_the_running_forward_step() -> None:
+    saga = machine.begin(machine.start(T0), Step.RESERVE_STOCK, T0)
+    assert machine.expired_step(saga, T0 + timedelta(seconds=29), DEADLINES) is None
+    assert machine.expired_step(saga, T0 + timedelta(seconds=30), DEADLINES) is Step.RESERVE_STOCK
+    assert machine.deadline_of(saga, DEADLINES) == T0 + timedelta(seconds=30)
+    # A retried step keeps its first start: the deadline is per step, not per attempt.
+    later = machine.begin(saga, Step.RESERVE_STOCK, T0 + timedelta(seconds=20))
+    assert later.steps[Step.RESERVE_STOCK].started_at == T0
+    done = through(RESERVED, AUTHORIZED, COMMITTED, COMPLETED)
+    assert machine.expired_step(done, T0 + timedelta(days=1), DEADLINES) is None
+
+
+def test_deadlines_per_step_kind() -> None:
+    assert DEADLINES.of(Step.RESERVE_STOCK) == timedelta(seconds=30)
+    assert DEADLINES.of(Step.AUTHORIZE_PAYMENT) == timedelta(seconds=60)
+    assert DEADLINES.of(Step.COMPLETE_ORDER) is None
+    assert DEADLINES.of(Step.REFUND_PAYMENT) is None
+
+
+@pytest.mark.parametrize(
+    "late",
+    [
+        RESERVED,
+        AUTHORIZED,
+        Rejected(Step.RESERVE_STOCK, "late"),
+        Unavailable(Step.COMPLETE_ORDER, "late"),
+        PaymentConfirmed("p-2"),
+        PaymentFailed("late"),
+        ReservationExpired(),
+        DeletionRequested(),
+        DeadlineExpired(Step.AUTHORIZE_PAYMENT),
+    ],
+)
+def test_nothing_changes_a_completed_saga(late: machine.Outcome) -> None:
+    done = through(RESERVED, AUTHORIZED, COMMITTED, COMPLETED)
+    assert machine.apply(done, late, T0 + timedelta(hours=1), LIMITS) == done
+
+
+def test_signals_that_no_longer_matter_are_ignored() -> None:
+    authorized = through(RESERVED, AUTHORIZED)
+    assert machine.apply(authorized, PaymentFailed("late"), T0, LIMITS) == authorized
+    assert machine.apply(authorized, PaymentConfirmed("p-1"), T0, LIMITS) == authorized
+    committed = through(RESERVED, AUTHORIZED, COMMITTED)
+    assert machine.apply(committed, ReservationExpired(), T0, LIMITS) == committed
+    compensating = through(RESERVED, DeletionRequested())
+    assert machine.apply(compensating, DeletionRequested(), T0, LIMITS) == compensating
+    assert machine.apply(compensating, PaymentConfirmed("p"), T0, LIMITS) == compensating
+
+
+def test_a_repeated_answer_for_a_finished_step_changes_nothing() -> None:
+    saga = through(RESERVED, AUTHORIZED)
+    assert machine.apply(saga, RESERVED, T0, LIMITS) == saga
+    assert machine.apply(saga, Rejected(Step.RESERVE_STOCK, "late"), T0, LIMITS) == saga
