@@ -39,9 +39,8 @@ status: venv ## show each component and how to reach it
 clean: ## stop the platform and delete its data (.local/)
 	@if [ -x $(PYTHON) ]; then $(PLATFORM) clean; else rm -rf .local; fi
 
-demo: up ## bring the platform up and show it (the saga demo arrives with the operator)
-	@$(PLATFORM) status
-	@echo; eval "$$($(PLATFORM) env)" && set -x && kubectl get nodes -o wide
+demo: up ## the platform, the services and the saga operator, and a mix of orders to watch
+	@$(PYTHON) -m infra.local.demo
 
 lint: venv ## ruff lint and format check, import-linter layer contracts
 	@$(PYTHON) -m ruff check .

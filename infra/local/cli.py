@@ -122,6 +122,11 @@ def down(state: State) -> int:
         print(f"  stopping leftover process {pid}: {command}")
         _terminate(pid)
     still = leftover_processes(state.root)
+    for _ in range(30):  # a killed process takes a moment to be reaped by its new parent
+        if not still:
+            break
+        time.sleep(0.1)
+        still = leftover_processes(state.root)
     if still:
         for pid, command in still:
             print(f"  could not stop {pid}: {command}", file=sys.stderr)

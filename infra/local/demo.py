@@ -1,0 +1,198 @@
+"""`make demo`: the services and the saga operator on the local platform, and a mix of orders.
+
+Starts orders (:8001), inventory (:8002), payments (:8003) and the operator (metrics :9090)
+as background processes (logs in .local/logs/), after migrating their databases and loading
+the demo catalog; applies the CRDs; places six orders (three that complete, one out of
+stock, one declined card, one waiting for 3-D Secure until its payment deadline passes);
+shows `kubectl get orders` until they settle. Everything keeps running; `make down` stops it
+(each process carries the platform's instance marker, which `down` sweeps).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from infra.local.endpoints import Endpoints
+from infra.local.kubectl import kubectl
+from infra.local.settings import PlatformSettings
+from infra.local.state import State
+from infra.local.supervisor import INSTANCE_VARIABLE
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMESPACE = "kubesaga"
+PAYMENT_DEADLINE_SECONDS = 20  # the demo's 3-D Secure order times out after this
+PORTS = {"orders": 8001, "inventory": 8002, "payments": 8003}
+ORDERS = [
+    ("completes", "SKU-1", 2, "pm_card_visa"),
+    ("completes", "SKU-5", 3, "pm_card_mastercard"),
+    ("completes", "SKU-7", 1, "pm_card_visa"),
+    ("out of stock", "SKU-10", 1, "pm_card_visa"),
+    ("card declined", "SKU-2", 1, "pm_card_chargeDeclined"),
+    ("times out (3-D Secure)", "SKU-3", 1, "pm_card_authenticationRequired"),
+]
+
+
+def main() -> int:
+    state = State(PlatformSettings())
+    platform = Endpoints.load()
+    logs = state.logs
+    base = {**os.environ, INSTANCE_VARIABLE: str(state.root), "KUBECONFIG": platform.kubeconfig}
+    step("CRDs and namespace")
+    kubectl(platform.kubeconfig, "apply", "-f", str(ROOT / "crds"))
+    kubectl(platform.kubeconfig, "wait", "--for=condition=Established", "crd/orders.kubesaga.io")
+    namespaces = kubectl(platform.kubeconfig, "get", "namespaces", "-o", "name")
+    if f"namespace/{NAMESPACE}" not in namespaces.split():
+        kubectl(platform.kubeconfig, "create", "namespace", NAMESPACE)
+
+    env = {**base, **service_environment(platform)}
+    for name in PORTS:
+        if healthy(name):
+            print(f"  {name} is already running on :{PORTS[name]}")
+            continue
+        step(f"{name}: migrate{' and load the demo catalog' if name == 'inventory' else ''}")
+        run([sys.executable, "-m", f"services.{name}", "migrate"], env)
+        if name == "inventory":
+            run([sys.executable, "-m", "services.inventory", "seed", "--reset-stock"], env)
+        spawn(name, [sys.executable, "-m", f"services.{name}", "serve"], env, logs)
+    for name in PORTS:
+        wait_healthy(name, logs)
+    if not operator_running():
+        step("saga operator")
+        spawn("saga-operator", [sys.executable, "-m", "operators.saga", "run"], env, logs)
+        time.sleep(8)  # kopf starts, the bridge joins its consumer group
+    step("placing orders")
+    placed = place_orders()
+    watch(platform, placed)
+    print(explore(logs))
+    return 0
+
+
+def service_environment(platform: Endpoints) -> dict[str, str]:
+    server = platform.postgres_dsn.rsplit("/", 1)[0].replace(
+        "postgresql://", "postgresql+asyncpg://", 1
+    )
+    env = {
+        "SAGA_NAMESPACE": NAMESPACE,
+        "SAGA_KAFKA__BOOTSTRAP_SERVERS": platform.kafka_bootstrap,
+        "SAGA_DEADLINES__PAYMENT_SECONDS": str(PAYMENT_DEADLINE_SECONDS),
+        "ORDERS_CATALOG__BASE_URL": f"http://127.0.0.1:{PORTS['inventory']}",
+        "PAYMENTS_PROVIDER": "simulated",
+    }
+    for name, port in PORTS.items():
+        prefix = name.upper()
+        env[f"{prefix}_DB__URL"] = f"{server}/kubesaga_{name}"
+        env[f"{prefix}_KAFKA__BOOTSTRAP_SERVERS"] = platform.kafka_bootstrap
+        env[f"{prefix}_REDIS__URL"] = platform.redis_url
+        env[f"{prefix}_HTTP__PORT"] = str(port)
+        env[f"{prefix}_SERVICE_NAME"] = name
+    return env
+
+
+def step(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+def run(command: list[str], env: dict[str, str]) -> None:
+    result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[2:])} failed:\n{result.stdout}{result.stderr}")
+
+
+def spawn(name: str, command: list[str], env: dict[str, str], logs: Path) -> None:
+    log = open(logs / f"{name}.log", "ab")
+    subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    print(f"  started {name} (log: {logs / name}.log)")
+
+
+def healthy(name: str) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{PORTS[name]}/healthz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def wait_healthy(name: str, logs: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not healthy(name):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not start; see {logs / name}.log")
+        time.sleep(0.3)
+
+
+def operator_running() -> bool:
+    try:
+        return httpx.get("http://127.0.0.1:9090/metrics", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def place_orders() -> dict[str, str]:
+    placed: dict[str, str] = {}
+    with httpx.Client(base_url=f"http://127.0.0.1:{PORTS['orders']}", timeout=30) as http:
+        for story, sku, quantity, card in ORDERS:
+            response = http.post(
+                "/orders",
+                json={
+                    "customerId": f"c-demo-{len(placed) + 1}",
+                    "items": [{"sku": sku, "quantity": quantity}],
+                    "currency": "EUR",
+                    "paymentMethod": card,
+                },
+                headers={"Idempotency-Key": str(uuid.uuid4())},
+            )
+            if response.status_code != 201:
+                print(f"  {story}: POST /orders answered {response.status_code} {response.text}")
+                continue
+            order_id = response.json()["orderId"]
+            placed[order_id] = story
+            print(f"  {order_id}  {sku} x{quantity} with {card}: {story}")
+    return placed
+
+
+def watch(platform: Endpoints, placed: dict[str, str]) -> None:
+    deadline = time.monotonic() + PAYMENT_DEADLINE_SECONDS + 60
+    while True:
+        table = kubectl(platform.kubeconfig, "get", "orders", "-n", NAMESPACE)
+        rows = [line for line in table.splitlines()[1:] if line.split()[0] in placed]
+        done = [r for r in rows if any(p in r.split() for p in ("Completed", "Cancelled"))]
+        print(f"\n$ kubectl get orders -n {NAMESPACE}   ({len(done)}/{len(placed)} settled)")
+        print(table.splitlines()[0])
+        print("\n".join(rows))
+        if len(done) == len(placed) or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    print("\nSUMMARY")
+    for row in rows:
+        cells = row.split()
+        print(f"  {placed[cells[0]]:<24} {cells[2]:<10} {cells[5] if len(cells) > 6 else ''}")
+
+
+def explore(logs: Path) -> str:
+    return f"""
+Everything keeps running. Explore:
+  source .local/platform.env
+  kubectl get orders -n {NAMESPACE} -w
+  kubectl describe order -n {NAMESPACE} <order-id>     # status, conditions, steps, events
+  curl -s localhost:8001/orders/<order-id>             # the orders service's timeline
+  curl -s localhost:8002/products/SKU-7                # stock
+  curl -s -X POST localhost:8001/orders -H 'Idempotency-Key: '$(uuidgen) \\
+       -H 'Content-Type: application/json' \\
+       -d '{{"customerId":"c-1","items":[{{"sku":"SKU-1","quantity":1}}],\
+            "currency":"EUR","paymentMethod":"pm_card_visa"}}'
+  metrics: localhost:9090/metrics (operator), localhost:800{{1,2,3}}/metrics (services)
+  logs:    {logs}/{{orders,inventory,payments,saga-operator}}.log
+Stop everything: make down
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
