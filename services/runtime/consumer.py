@@ -144,6 +144,7 @@ class InboxConsumer(BackgroundWorker, Generic[U]):
         self._record_lock = asyncio.Lock()
         self._revoking = asyncio.Event()
         self._generation = 0
+        self._unpinned: set[TopicPartition] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         await ensure_topics(
@@ -164,6 +165,7 @@ class InboxConsumer(BackgroundWorker, Generic[U]):
             failures = 0
             while not stop.is_set():
                 try:
+                    await self._pin_start_offsets(consumer)
                     batch = await consumer.getmany(timeout_ms=self._poll_timeout_ms)
                     await self._consume_batch(consumer, batch, stop)
                     failures = 0
@@ -212,6 +214,18 @@ class InboxConsumer(BackgroundWorker, Generic[U]):
                             return
                         break
                     await self._commit(consumer, tp, record.offset + 1)
+
+    async def _pin_start_offsets(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit the position of each newly assigned partition the group never committed.
+
+        Until a group commits, ``auto_offset_reset=latest`` means "the end, whenever the next
+        member looks": a member dying before its first commit would make its successor skip
+        every event that arrived in between. Pinned, the successor starts where this one did.
+        """
+        for tp in sorted(self._unpinned, key=lambda tp: (tp.topic, tp.partition)):
+            if tp in consumer.assignment() and await consumer.committed(tp) is None:
+                await consumer.commit({tp: await consumer.position(tp)})
+            self._unpinned.discard(tp)  # after success only: a KafkaError retries it
 
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
         try:
@@ -351,6 +365,9 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._consumer._on_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        # Pinned by the poll loop: resolving a position here would wait on the rebalance
+        # this callback is part of.
+        self._consumer._unpinned |= assigned
         logger.info("consumer group %s now reads %s", self._consumer.group, _partitions(assigned))
 
 

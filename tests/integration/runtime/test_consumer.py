@@ -139,12 +139,12 @@ async def committed_offsets(kafka: str, group: str, topic: str) -> dict[int, int
         await consumer.stop()
 
 
-async def end_offsets(kafka: str, topic: str) -> dict[int, int | None]:
+async def end_offsets(kafka: str, topic: str) -> dict[int, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
     await consumer.start()
     try:
         ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(3)])
-        return {tp.partition: (end or None) for tp, end in ends.items()}
+        return {tp.partition: end for tp, end in ends.items()}
     finally:
         await consumer.stop()
 
@@ -298,6 +298,49 @@ async def test_a_restarted_consumer_resumes_after_the_committed_records(
     assert count("consumer_events_total", group=group, type=later.type, outcome="duplicate") == 0
 
 
+async def test_a_new_group_reading_from_latest_keeps_its_start_across_members(
+    db: Database,
+    producer: IdempotentProducer,
+    settings: KafkaSettings,
+    topic: str,
+    group: str,
+) -> None:
+    """A member that leaves before its first commit does not make the next one skip events."""
+    from_latest = RETRY_FAST.model_copy(update={"auto_offset_reset": "latest"})
+    before = support.completed()
+    await send(producer, topic, before)  # history the new group is told to ignore
+    handler = Recorder(db)
+
+    def consumer() -> InboxConsumer[UnitOfWork]:
+        return consumer_of(
+            db,
+            handler,
+            topic=topic,
+            group=group,
+            producer=producer,
+            settings=settings,
+            retries=from_latest,
+        )
+
+    async def pinned() -> bool | None:
+        offsets = await committed_offsets(settings.bootstrap_servers, group, topic)
+        return True if all(o is not None for o in offsets.values()) else None
+
+    async with consumer():
+        await eventually(pinned, what="the start offsets to be committed")
+    between = support.completed()
+    await send(producer, topic, between)  # arrives while the group has no member
+    async with consumer():
+        await eventually(
+            lambda: reached(
+                "consumer_events_total", 1, group=group, type="order.completed", outcome="processed"
+            ),
+            what="the event sent between the two members",
+        )
+
+    assert handler.calls == [between.id]
+
+
 async def test_a_record_abandoned_while_retrying_is_not_committed_and_comes_back(
     db: Database,
     producer: IdempotentProducer,
@@ -325,7 +368,7 @@ async def test_a_record_abandoned_while_retrying_is_not_committed_and_comes_back
     await eventually(lambda: _called(handler, event.id), what="the first attempt")
     await asyncio.wait_for(first.stop(), timeout=10)  # does not sit out the 30 s backoff
     assert await db.effect_counts() == {}
-    assert set((await committed_offsets(kafka, group, topic)).values()) == {None}
+    assert set((await committed_offsets(kafka, group, topic)).values()) == {0}  # the start only
 
     handler.behaviour.clear()
     async with consumer_of(
@@ -477,7 +520,9 @@ async def test_a_dead_letter_that_cannot_be_written_holds_its_record_until_it_ca
             await asyncio.sleep(2.5)  # two dead-letter sends time out meanwhile
             labels = {"group": group, "topic": topic, "reason": "invalid"}
             assert count("consumer_dead_letters_total", **labels) == 0
-            assert set((await committed_offsets(kafka, group, topic)).values()) == {None}
+            assert set((await committed_offsets(kafka, group, topic)).values()) == {
+                0
+            }  # the start only
 
             await eventually(lambda: _recreated(impatient, dead_letters), what="the DLQ topic")
             dead = await support.records_with(kafka, dead_letters, 1)
