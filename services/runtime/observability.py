@@ -27,6 +27,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 from services.runtime.settings import TelemetrySettings
@@ -36,6 +37,11 @@ _correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=N
 
 # Probes and scrapes would drown the traces that matter.
 UNTRACED_URLS = "healthz,readyz,metrics"
+
+# kopf's object loggers attach these to each record for its Event poster: ``settings`` is the
+# whole operator configuration (queues included, which cannot be serialised), ``k8s_skip`` a
+# flag. ``k8s_ref`` (kind, name, namespace, uid) is the one worth a field: ``object``.
+_KOPF_RECORD_ATTRS = ("settings", "k8s_skip")
 
 
 @contextmanager
@@ -82,7 +88,8 @@ def json_handler(service: str, settings: TelemetrySettings, stream: TextIO) -> l
         handler.setFormatter(
             JsonFormatter(
                 "%(asctime)s %(levelname)s %(name)s %(message)s",
-                rename_fields={"levelname": "level", "name": "logger"},
+                rename_fields={"levelname": "level", "name": "logger", "k8s_ref": "object"},
+                reserved_attrs=[*RESERVED_ATTRS, *_KOPF_RECORD_ATTRS],
             )
         )
     return handler
