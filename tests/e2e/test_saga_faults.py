@@ -183,7 +183,13 @@ async def test_a_finished_order_is_deleted_after_its_ttl(
     async def gone() -> bool | None:
         return True if await stack.order(kube, order_id) is None else None
 
-    await eventually(gone, timeout=60, what="the finished Order to be deleted")
+    try:
+        await eventually(gone, timeout=60, what="the finished Order to be deleted")
+    except AssertionError as e:
+        found = await stack.order(kube, order_id)
+        raise AssertionError(
+            f"{e}\nOrder: {found}\noperator log:\n{stack.operator.tail()}"
+        ) from None
     payments = await stack.query(
         "payments", "SELECT status FROM payments WHERE order_id = $1", order_id
     )
