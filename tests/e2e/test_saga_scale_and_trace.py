@@ -13,7 +13,7 @@ from kubernetes_asyncio import client
 
 from operators.saga import machine
 from tests.e2e.conftest import RUSH_STOCK, Stack
-from tests.e2e.harness import place_order
+from tests.e2e.harness import Span, place_order
 from tests.e2e.test_saga_paths import available, settled
 from tests.support import eventually
 
@@ -27,17 +27,27 @@ async def test_one_order_is_one_trace_across_every_process(
     processes = {"orders", "saga-operator", "inventory", "payments"}
     steps = {f"saga {s}" for s in machine.FORWARD}
 
+    def roots() -> list[Span]:
+        """Spans whose parent is not (yet) in the trace."""
+        spans = stack.traces.trace(trace_id)
+        ids = {span.span_id for span in spans}
+        return [span for span in spans if span.parent_id not in ids]
+
     async def whole_trace() -> bool | None:
+        # Processes export in batches, children before their parents: wait for one tree.
         spans = stack.traces.trace(trace_id)
         found = {span.service for span in spans}, {span.name for span in spans}
-        return True if processes <= found[0] and steps <= found[1] else None
+        complete = processes <= found[0] and steps <= found[1]
+        return True if complete and len(roots()) == 1 else None
 
-    await eventually(whole_trace, timeout=30, what="spans from every process and step")
-    spans = stack.traces.trace(trace_id)
+    try:
+        await eventually(whole_trace, timeout=30, what="one tree with every process and step")
+    except AssertionError as e:
+        services = sorted({span.service for span in stack.traces.trace(trace_id)})
+        raise AssertionError(f"{e}; services {services}; roots {roots()}") from None
     # One tree: every span's parent is in the trace, except the root (POST /orders).
-    ids = {span.span_id for span in spans}
-    roots = [span for span in spans if span.parent_id not in ids]
-    assert len(roots) == 1 and roots[0].service == "orders", roots
+    (root,) = roots()
+    assert (root.service, root.name) == ("orders", "POST /orders")
 
 
 @pytest.mark.timeout(300)
