@@ -53,6 +53,7 @@ def register(settings: SagaSettings, registry: kopf.OperatorRegistry) -> None:
         settings.posting.level = logging.INFO  # every transition becomes a Kubernetes Event
         settings.persistence.finalizer = "kubesaga.io/saga"
         settings.watching.server_timeout = 300
+        settings.peering.lifetime = saga_settings.peering_lifetime_seconds
         await _start(memo, saga_settings)
 
     saga_settings = settings

@@ -75,6 +75,9 @@ class SagaSettings(BaseSettings):
     consumer: ConsumerSettings = ConsumerSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     metrics_port: int = Field(default=9090, ge=0, le=65535)  # 0: no metrics endpoint
+    # How long a silent replica's peering record counts: a standby takes over this long after
+    # the active replica dies without saying so (kill -9, node loss). kopf's default.
+    peering_lifetime_seconds: int = Field(default=60, ge=10, le=3600)
 
     @model_validator(mode="after")
     def _no_development_secrets_in_production(self) -> Self:

@@ -3,7 +3,8 @@
 Everything is fresh per session: databases, the namespace the Orders live in, the bridge's
 consumer group (reading from the latest offsets, so orders other tests placed on the shared
 topics are not bridged here). The operator runs with short deadlines (inventory 60 s,
-payment 30 s; the deadline test sets its own in the Order's spec), with peering.
+payment 30 s; the deadline test sets its own in the Order's spec), with peering whose
+records expire 10 s after a replica dies (kopf's default is 60 s).
 """
 
 from __future__ import annotations
@@ -159,6 +160,7 @@ async def stack(platform: Endpoints, kube: client.ApiClient) -> AsyncIterator[St
                 "SAGA_DEADLINES__PAYMENT_SECONDS": str(PAYMENT_DEADLINE_SECONDS),
                 "SAGA_DEADLINES__INVENTORY_SECONDS": str(INVENTORY_DEADLINE_SECONDS),
                 "SAGA_RETRY__MAX_ATTEMPTS": "200",
+                "SAGA_PEERING_LIFETIME_SECONDS": "10",
                 "SAGA_RETRY__BACKOFF_INITIAL": "PT0.2S",
                 "SAGA_RETRY__BACKOFF_MAX": "PT1S",
                 "SAGA_METRICS_PORT": str(metrics_port),

@@ -158,12 +158,31 @@ class TraceCollector:
 class OperatorProcess:
     """``python -m operators.saga run`` as a child process that a test can kill -9."""
 
-    def __init__(self, env: Mapping[str, str], args: list[str]) -> None:
+    def __init__(
+        self, env: Mapping[str, str], args: list[str], *, first_priority: int = 100
+    ) -> None:
         self._env = {**os.environ, **env}
         self._args = args
+        self._first_priority = first_priority
         self._log = tempfile.NamedTemporaryFile("w+b", prefix="saga-operator-", suffix=".log")
         self._child: subprocess.Popen[bytes] | None = None
         self.starts = 0
+
+    def replica(self, *, first_priority: int, **env: str) -> OperatorProcess:
+        """Another replica in the same peering and bridge group, ranked from ``first_priority``."""
+        return OperatorProcess({**self._env, **env}, self._args, first_priority=first_priority)
+
+    @property
+    def priority(self) -> int:
+        """The peering priority of the current (or last) start."""
+        return self._first_priority + self.starts
+
+    @property
+    def running(self) -> bool:
+        return self._child is not None and self._child.poll() is None
+
+    def logged(self, marker: str) -> bool:
+        return marker.encode() in Path(self._log.name).read_bytes()
 
     @property
     def log_path(self) -> str:
@@ -173,6 +192,8 @@ class OperatorProcess:
         """Start and wait until it serves; with ``bridge``, until the bridge reads Kafka too
         (a restart skips that: the group's rebalance after a kill -9 takes a session timeout,
         and the events wait in Kafka meanwhile)."""
+        if self.running:
+            raise RuntimeError("this replica is running; kill or stop it first")
         offset = Path(self._log.name).stat().st_size
         # Each start outranks the last: a killed replica's peering record lingers for its
         # lifetime, and kopf freezes peers of equal priority (see operators/saga/cli.py).
@@ -185,7 +206,7 @@ class OperatorProcess:
                 "run",
                 *self._args,
                 "--priority",
-                str(100 + self.starts),
+                str(self.priority),
             ],
             env=self._env,
             stdout=self._log,

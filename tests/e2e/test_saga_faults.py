@@ -15,6 +15,7 @@ from infra.local.supervisor import Supervisor
 from tests.e2e.conftest import Stack
 from tests.e2e.harness import place_order
 from tests.e2e.test_saga_paths import available, settled, steps
+from tests.processes import free_port
 from tests.support import eventually
 
 
@@ -85,6 +86,56 @@ async def test_operator_killed_mid_saga_finishes_once_after_restart(
     order = await settled(stack, kube, order_id)
     assert order["status"]["phase"] == "Completed"
     await one_of_each(stack, order_id)
+
+
+async def peer_priorities(stack: Stack, kube: client.ApiClient) -> set[int]:
+    """The priorities of the replicas in the e2e peering, as kopf records them."""
+    peering = await client.CustomObjectsApi(kube).get_namespaced_custom_object(
+        "kopf.dev", "v1", stack.namespace, "kopfpeerings", "e2e"
+    )
+    return {int(peer["priority"]) for peer in (peering.get("status") or {}).values()}
+
+
+async def test_a_standby_replica_takes_over_when_the_active_one_dies(
+    stack: Stack, kube: client.ApiClient
+) -> None:
+    """Peering: the standby waits while the active replica lives, and finishes its sagas once
+    the dead replica's peering record expires (10 s here, SAGA_PEERING_LIFETIME_SECONDS)."""
+    standby = stack.operator.replica(first_priority=1, SAGA_METRICS_PORT=str(free_port()))
+    try:
+        standby.start(bridge=False)
+
+        async def standing_by() -> bool | None:
+            # A replica starts paused and only says so when it resumes; its peering record
+            # shows it is there.
+            return True if standby.priority in await peer_priorities(stack, kube) else None
+
+        try:
+            await eventually(standing_by, timeout=30, what="the new replica to join the peering")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\nstandby log:\n{standby.tail()}") from None
+        await stack.inventory_gate.close()
+        try:
+            order_id = await place_order(
+                stack.orders_url, items=[{"sku": "E2E-MUG", "quantity": 1}]
+            )
+
+            async def in_flight() -> bool | None:
+                return True if await attempts(stack, kube, order_id, "reserve-stock") >= 1 else None
+
+            await eventually(in_flight, timeout=30, what="the active replica to start the saga")
+            assert not standby.logged("Resuming operations")
+            stack.operator.kill()
+        finally:
+            await stack.inventory_gate.open()
+        order = await settled(stack, kube, order_id, timeout=90)
+        assert order["status"]["phase"] == "Completed"
+        assert standby.logged("Resuming operations")
+        await one_of_each(stack, order_id)
+    finally:
+        standby.close()
+        if not stack.operator.running:
+            stack.operator.start()  # the next tests expect it
 
 
 @pytest.mark.timeout(300)
