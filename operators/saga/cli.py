@@ -3,7 +3,9 @@
 Settings come from ``SAGA_*`` variables (``operators.saga.settings``). Peering: replicas with
 the same ``--peering`` name elect the one with the highest ``--priority``; the others stand by.
 Give each replica its own priority (in the chart, from the pod's ordinal): kopf freezes all
-replicas of equal priority. ``--standalone`` skips peering (a single replica, or a test).
+replicas of equal priority. A shard replica (``SAGA_SHARDS__INDEX=k``) peers in
+``<peering>-shard-k``, with the other replicas of its shard only. ``--standalone`` skips
+peering (a single replica, or a test).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run the operator until SIGTERM")
     run.add_argument(
-        "--peering", default="kubesaga-saga", help="peering object name (default: %(default)s)"
+        "--peering",
+        default="kubesaga-saga",
+        help="peering object name; shard k appends -shard-k (default: %(default)s)",
     )
     run.add_argument(
         "--priority", type=int, default=0, help="this replica's peering priority (default: 0)"
@@ -52,19 +56,25 @@ def main(argv: Sequence[str]) -> int:
     settings = SagaSettings()
     observability.configure_logging(SERVICE, settings.telemetry)
     observability.configure_tracing(SERVICE, settings.telemetry)
+    peering = peering_name(args.peering, settings.shards.index)
     if not args.standalone:
-        asyncio.run(ensure_peering(settings.namespace, args.peering))
+        asyncio.run(ensure_peering(settings.namespace, peering))
     registry = kopf.OperatorRegistry()
     handlers.register(settings, registry)
     kopf.run(
         registry=registry,
         namespaces=[settings.namespace],
         standalone=args.standalone,
-        peering_name=None if args.standalone else args.peering,
+        peering_name=None if args.standalone else peering,
         priority=args.priority,
         liveness_endpoint=args.liveness,
     )
     return 0
+
+
+def peering_name(base: str, shard: int | None) -> str:
+    """One peering per shard: in a shared one, the top replica would pause the other shards."""
+    return base if shard is None else f"{base}-shard-{shard}"
 
 
 async def ensure_peering(namespace: str, name: str) -> None:

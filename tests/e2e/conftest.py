@@ -212,8 +212,13 @@ async def _remove_finalizers(kube: client.ApiClient, namespace: str) -> None:
 
 async def metric(stack: Stack, name: str) -> float:
     """The sum of a metric's samples on the operator's /metrics."""
+    return await metric_at(stack.metrics_url, name)
+
+
+async def metric_at(url: str, name: str) -> float:
+    """The sum of a metric's samples on a /metrics endpoint."""
     async with httpx.AsyncClient() as http:
-        text = (await http.get(stack.metrics_url)).text
+        text = (await http.get(url)).text
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
