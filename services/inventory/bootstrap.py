@@ -75,7 +75,7 @@ class Workers:
         settings = self._inventory.settings
         try:
             if settings.relay_enabled:
-                await ensure_topics(settings.kafka, [INVENTORY_TOPIC])
+                await ensure_topics(settings.kafka, [settings.kafka.topic(INVENTORY_TOPIC)])
                 self._producer = await start_producer(
                     settings.kafka, client_id=f"{settings.kafka.client_id}-inventory"
                 )
@@ -85,6 +85,7 @@ class Workers:
                     self._producer,
                     settings.outbox,
                     service=settings.service_name,
+                    topic_prefix=settings.kafka.topic_prefix,
                 )
                 await self._start(self.relay)
                 self._inventory.on_commit = self.relay.wake

@@ -116,7 +116,9 @@ class Workers:
         if not (settings.workers.relay or settings.workers.consumer):
             return
         try:
-            await ensure_topics(settings.kafka, [ORDERS_TOPIC, *SAGA_TOPICS])
+            await ensure_topics(
+                settings.kafka, [settings.kafka.topic(t) for t in (ORDERS_TOPIC, *SAGA_TOPICS)]
+            )
             self._producer = await start_producer(
                 settings.kafka, client_id=f"{settings.kafka.client_id}-orders"
             )
@@ -127,6 +129,7 @@ class Workers:
                     self._producer,
                     settings.outbox,
                     service=settings.service_name,
+                    topic_prefix=settings.kafka.topic_prefix,
                 )
                 await self._start(self.relay)
                 self._orders.on_commit = self.relay.wake

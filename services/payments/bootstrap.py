@@ -135,7 +135,7 @@ class Workers:
         if not settings.workers.relay:
             return
         try:
-            await ensure_topics(settings.kafka, [PAYMENTS_TOPIC])
+            await ensure_topics(settings.kafka, [settings.kafka.topic(PAYMENTS_TOPIC)])
             self._producer = await start_producer(
                 settings.kafka, client_id=f"{settings.kafka.client_id}-payments"
             )
@@ -145,6 +145,7 @@ class Workers:
                 self._producer,
                 settings.outbox,
                 service=settings.service_name,
+                topic_prefix=settings.kafka.topic_prefix,
             )
             await relay.start()
             self.relay = relay

@@ -130,7 +130,7 @@ class InboxConsumer(BackgroundWorker, Generic[U]):
         super().__init__()
         if not topics:
             raise ValueError("an inbox consumer needs at least one topic")
-        self.topics = tuple(topics)
+        self.topics = tuple(kafka.topic(t) for t in topics)  # the contracts' names, prefixed
         self.group = group
         self._handler = handler
         self._unit_of_work = unit_of_work
@@ -145,6 +145,7 @@ class InboxConsumer(BackgroundWorker, Generic[U]):
         self._revoking = asyncio.Event()
         self._generation = 0
         self._unpinned: set[TopicPartition] = set()
+        self._starts: dict[TopicPartition, int] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         await ensure_topics(
@@ -222,10 +223,18 @@ class InboxConsumer(BackgroundWorker, Generic[U]):
         member looks": a member dying before its first commit would make its successor skip
         every event that arrived in between. Pinned, the successor starts where this one did.
         """
+        if not self._unpinned:
+            return
         for tp in sorted(self._unpinned, key=lambda tp: (tp.topic, tp.partition)):
-            if tp in consumer.assignment() and await consumer.committed(tp) is None:
-                await consumer.commit({tp: await consumer.position(tp)})
+            if tp in consumer.assignment():
+                position = await consumer.position(tp)
+                if await consumer.committed(tp) is None:
+                    await consumer.commit({tp: position})
+                self._starts[tp] = position
             self._unpinned.discard(tp)  # after success only: a KafkaError retries it
+        # Said once every start is fixed: from here on, nothing published is skipped.
+        logger.info("consumer group %s now reads %s", self.group, _positions(self._starts))
+        self._starts.clear()
 
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
         try:
@@ -365,10 +374,19 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._consumer._on_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        # Pinned by the poll loop: resolving a position here would wait on the rebalance
-        # this callback is part of.
+        # Pinned (and announced) by the poll loop: resolving a position here would wait on
+        # the rebalance this callback is part of.
         self._consumer._unpinned |= assigned
-        logger.info("consumer group %s now reads %s", self._consumer.group, _partitions(assigned))
+        if not assigned:
+            logger.info("consumer group %s now reads nothing", self._consumer.group)
+
+
+def _positions(starts: dict[TopicPartition, int]) -> str:
+    found = sorted((tp.topic, tp.partition, offset) for tp, offset in starts.items())
+    return (
+        ", ".join(f"{topic}[{partition}]@{offset}" for topic, partition, offset in found)
+        or "nothing"
+    )
 
 
 def _partitions(tps: set[TopicPartition]) -> str:

@@ -153,8 +153,10 @@ class OutboxRelay(BackgroundWorker):
         purge_interval: timedelta = timedelta(minutes=10),
         tracer: trace.Tracer | None = None,
         after_send: AfterSend | None = None,
+        topic_prefix: str = "",
     ) -> None:
         super().__init__()
+        self._topic_prefix = topic_prefix  # the outbox stores the contract's topic names
         self._engine = engine
         self._outbox = outbox
         self._producer = producer
@@ -342,16 +344,17 @@ class OutboxRelay(BackgroundWorker):
 
     async def _send(self, record: OutboxRecord) -> None:
         headers = message_headers(record)
+        topic = self._topic_prefix + record.topic
         # The producer span continues the trace of the request that committed the event, and
         # its context replaces the stored one, so the consumer's span is its child.
         with self._tracer.start_as_current_span(
-            f"send {record.topic}",
+            f"send {topic}",
             context=propagate.extract(headers),
             kind=trace.SpanKind.PRODUCER,
             attributes={
                 "messaging.system": "kafka",
                 "messaging.operation.type": "send",
-                "messaging.destination.name": record.topic,
+                "messaging.destination.name": topic,
                 "messaging.kafka.message.key": record.key,
                 "messaging.message.id": str(record.event_id),
             },
@@ -361,7 +364,7 @@ class OutboxRelay(BackgroundWorker):
                 headers.pop("tracestate", None)
                 propagate.inject(headers)
             await self._producer.send_and_wait(
-                record.topic, record.value, key=record.key.encode(), headers=encode_headers(headers)
+                topic, record.value, key=record.key.encode(), headers=encode_headers(headers)
             )
 
     async def _mark_published(

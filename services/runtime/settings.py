@@ -32,6 +32,14 @@ class KafkaSettings(BaseModel):
     topic_partitions: int = Field(default=3, ge=1)
     topic_replication: int = Field(default=1, ge=1)
     request_timeout_ms: int = Field(default=10_000, ge=1000)
+    # Deployments sharing one cluster (a test run next to the demo, staging next to
+    # production) keep their events apart: each topic this process writes or reads is the
+    # prefix plus the contract's name (``kubesaga.orders`` -> ``staging.kubesaga.orders``).
+    topic_prefix: str = Field(default="", max_length=100, pattern=r"^[A-Za-z0-9._-]*$")
+
+    def topic(self, name: str) -> str:
+        """The cluster's name for the contract's topic ``name``."""
+        return self.topic_prefix + name
 
 
 class RedisSettings(BaseModel):

@@ -1,10 +1,10 @@
 """One saga stack for the end-to-end tests: real services, the operator, a namespace.
 
-Everything is fresh per session: databases, the namespace the Orders live in, the bridge's
-consumer group (reading from the latest offsets, so orders other tests placed on the shared
-topics are not bridged here). The operator runs with short deadlines (inventory 60 s,
-payment 30 s; the deadline test sets its own in the Order's spec), with peering whose
-records expire 10 s after a replica dies (kopf's default is 60 s).
+Everything is fresh per session: databases, the namespace the Orders live in, the Kafka
+topics (``KAFKA__TOPIC_PREFIX``: a demo or another run on the same platform neither sees
+these orders nor feeds this one) and the consumer groups. The operator runs with short
+deadlines (inventory 60 s, payment 30 s; the deadline test sets its own in the Order's
+spec), with peering whose records expire 10 s after a replica dies (kopf's: 60 s).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest_asyncio
+from aiokafka.admin import AIOKafkaAdminClient
 from kubernetes_asyncio import client
 
 from infra.local.endpoints import Endpoints
@@ -106,8 +107,11 @@ async def stack(platform: Endpoints, kube: client.ApiClient) -> AsyncIterator[St
         )
         await service_stack.migrate_orders(orders_db)
         await migrations.upgrade(PAYMENTS_MIGRATIONS, payments_db)
+        topic_prefix = f"{namespace}."
+        resources.push_async_callback(_delete_topics, platform.kafka_bootstrap, topic_prefix)
         common = {
             "KAFKA__BOOTSTRAP_SERVERS": platform.kafka_bootstrap,
+            "KAFKA__TOPIC_PREFIX": topic_prefix,
             "REDIS__URL": platform.redis_url,
             "TELEMETRY__OTLP_ENDPOINT": traces.url,
         }
@@ -139,6 +143,7 @@ async def stack(platform: Endpoints, kube: client.ApiClient) -> AsyncIterator[St
                     DB__URL=orders_db,
                     CATALOG__BASE_URL=inventory_url,
                     SERVICE_NAME="orders",
+                    CONSUMER_GROUP=f"orders-{namespace}",
                 ),
             )
         )
@@ -155,8 +160,8 @@ async def stack(platform: Endpoints, kube: client.ApiClient) -> AsyncIterator[St
                 "SAGA_SERVICES__INVENTORY": gate.url,
                 "SAGA_SERVICES__PAYMENTS": payments_url,
                 "SAGA_KAFKA__BOOTSTRAP_SERVERS": platform.kafka_bootstrap,
+                "SAGA_KAFKA__TOPIC_PREFIX": topic_prefix,
                 "SAGA_BRIDGE_GROUP": f"saga-bridge-{namespace}",
-                "SAGA_CONSUMER__AUTO_OFFSET_RESET": "latest",
                 "SAGA_DEADLINES__PAYMENT_SECONDS": str(PAYMENT_DEADLINE_SECONDS),
                 "SAGA_DEADLINES__INVENTORY_SECONDS": str(INVENTORY_DEADLINE_SECONDS),
                 "SAGA_RETRY__MAX_ATTEMPTS": "200",
@@ -191,6 +196,18 @@ async def stack(platform: Endpoints, kube: client.ApiClient) -> AsyncIterator[St
         # finalizers are the stopped operator's, so remove them first.
         await _remove_finalizers(kube, namespace)
     await core.delete_namespace(namespace)
+
+
+async def _delete_topics(bootstrap: str, prefix: str) -> None:
+    """This session's topics (and their dead-letter topics) go with it."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        ours = [topic for topic in await admin.list_topics() if topic.startswith(prefix)]
+        if ours:
+            await admin.delete_topics(ours)
+    finally:
+        await admin.close()
 
 
 async def _remove_finalizers(kube: client.ApiClient, namespace: str) -> None:

@@ -146,6 +146,52 @@ async def test_the_relay_publishes_rows_with_key_and_headers_and_marks_them(
     assert sample("outbox_pending", labels) == 0
 
 
+async def test_a_topic_prefix_keeps_a_deployments_events_on_its_own_topics(
+    db: Database, producer: IdempotentProducer, settings: KafkaSettings, topic: str, kafka: str
+) -> None:
+    """The outbox stores the contract's topic; relay and consumers add the prefix."""
+    staged = settings.model_copy(update={"topic_prefix": f"{support.unique('staging')}."})
+    await ensure_topics(settings, [staged.topic(topic)])
+    event = support.completed()
+    await db.store([event], topic=topic)
+    group = support.unique("group")
+    consumer: InboxConsumer[UnitOfWork] = InboxConsumer(
+        topics=[topic],
+        group=group,
+        handler=db.apply,
+        unit_of_work=db.uow,
+        producer=producer,
+        kafka=staged,
+        settings=ConsumerSettings(),
+    )
+    assert consumer.topics == (staged.topic(topic),)
+
+    relay = OutboxRelay(
+        db.engine,
+        db.outbox,
+        producer,
+        FAST,
+        service="orders-test",
+        topic_prefix=staged.topic_prefix,
+    )
+    assert await relay.run_once() == 1
+    async with consumer:
+        await eventually(
+            lambda: _at_least(
+                "consumer_events_total",
+                {"group": group, "type": event.type, "outcome": "processed"},
+                1,
+            ),
+            what="the event through the prefixed topic",
+        )
+
+    assert await db.effect_counts() == {event.id: 1}
+    assert [r.value for r in await support.read_topic(kafka, staged.topic(topic))] == [
+        event.encode()
+    ]
+    assert await support.read_topic(kafka, topic) == []  # the bare topic got nothing
+
+
 class RelayKilled(Exception):
     """Stands for the relay process dying between Kafka's acknowledgement and its commit."""
 

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
 
-from services.runtime.settings import ServiceSettings
+from services.runtime.settings import KafkaSettings, ServiceSettings
 
 
 class ExampleSettings(ServiceSettings):
@@ -48,3 +48,12 @@ def test_bad_values_are_refused_with_the_field_named(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("EXAMPLE_OUTBOX__BATCH_SIZE", "0")
     with pytest.raises(ValidationError, match=r"outbox\.batch_size"):
         ExampleSettings()
+
+
+def test_a_topic_prefix_prefixes_contract_topics_and_must_be_a_legal_topic_name() -> None:
+    assert KafkaSettings(topic_prefix="staging.").topic("kubesaga.orders") == (
+        "staging.kubesaga.orders"
+    )
+    assert KafkaSettings().topic("kubesaga.orders") == "kubesaga.orders"
+    with pytest.raises(ValidationError, match="topic_prefix"):
+        KafkaSettings(topic_prefix="no spaces/")
