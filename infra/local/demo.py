@@ -4,7 +4,8 @@ Starts orders (:8001), inventory (:8002), payments (:8003) and the operator (met
 as background processes (logs in .local/logs/), after migrating their databases and loading
 the demo catalog; applies the CRDs; places six orders (three that complete, one out of
 stock, one declined card, one waiting for 3-D Secure until its payment deadline passes);
-shows `kubectl get orders` until they settle. Everything keeps running; `make down` stops it
+shows `kubectl get orders` until they settle. Its events go to topics of its own
+(`demo.kubesaga.*`), apart from what tests publish. Everything keeps running; `make down` stops it
 (each process carries the platform's instance marker, which `down` sweeps).
 """
 
@@ -29,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "kubesaga"
 PAYMENT_DEADLINE_SECONDS = 20  # the demo's 3-D Secure order times out after this
 PORTS = {"orders": 8001, "inventory": 8002, "payments": 8003}
+TOPIC_PREFIX = "demo."  # demo.kubesaga.orders, ...
+BRIDGE_READY = b"consumer group saga-bridge now reads"  # logged once partitions are assigned
 ORDERS = [
     ("completes", "SKU-1", 2, "pm_card_visa"),
     ("completes", "SKU-5", 3, "pm_card_mastercard"),
@@ -64,9 +67,11 @@ def main() -> int:
     for name in PORTS:
         wait_healthy(name, logs)
     if not operator_running():
-        step("saga operator")
+        step("saga operator (waits until its bridge reads Kafka)")
+        log = logs / "saga-operator.log"
+        start = log.stat().st_size if log.exists() else 0
         spawn("saga-operator", [sys.executable, "-m", "operators.saga", "run"], env, logs)
-        time.sleep(8)  # kopf starts, the bridge joins its consumer group
+        wait_logged(log, start, BRIDGE_READY, "the saga operator's bridge")
     step("placing orders")
     placed = place_orders()
     watch(platform, placed)
@@ -80,6 +85,8 @@ def service_environment(platform: Endpoints) -> dict[str, str]:
     )
     env = {
         "SAGA_NAMESPACE": NAMESPACE,
+        # Tests on this platform publish to the bare topic names: the demo keeps to its own.
+        "SAGA_KAFKA__TOPIC_PREFIX": TOPIC_PREFIX,
         "SAGA_KAFKA__BOOTSTRAP_SERVERS": platform.kafka_bootstrap,
         "SAGA_DEADLINES__PAYMENT_SECONDS": str(PAYMENT_DEADLINE_SECONDS),
         "ORDERS_CATALOG__BASE_URL": f"http://127.0.0.1:{PORTS['inventory']}",
@@ -89,6 +96,7 @@ def service_environment(platform: Endpoints) -> dict[str, str]:
         prefix = name.upper()
         env[f"{prefix}_DB__URL"] = f"{server}/kubesaga_{name}"
         env[f"{prefix}_KAFKA__BOOTSTRAP_SERVERS"] = platform.kafka_bootstrap
+        env[f"{prefix}_KAFKA__TOPIC_PREFIX"] = TOPIC_PREFIX
         env[f"{prefix}_REDIS__URL"] = platform.redis_url
         env[f"{prefix}_HTTP__PORT"] = str(port)
         env[f"{prefix}_SERVICE_NAME"] = name
@@ -125,6 +133,15 @@ def wait_healthy(name: str, logs: Path, timeout: float = 60) -> None:
     while not healthy(name):
         if time.monotonic() > deadline:
             raise RuntimeError(f"{name} did not start; see {logs / name}.log")
+        time.sleep(0.3)
+
+
+def wait_logged(log: Path, start: int, marker: bytes, what: str, timeout: float = 90) -> None:
+    """Wait for ``marker`` in ``log`` past ``start``: the process said it is ready."""
+    deadline = time.monotonic() + timeout
+    while marker not in log.read_bytes()[start:]:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} is not ready after {timeout:.0f}s; see {log}")
         time.sleep(0.3)
 
 
@@ -184,10 +201,10 @@ Everything keeps running. Explore:
   kubectl describe order -n {NAMESPACE} <order-id>     # status, conditions, steps, events
   curl -s localhost:8001/orders/<order-id>             # the orders service's timeline
   curl -s localhost:8002/products/SKU-7                # stock
-  curl -s -X POST localhost:8001/orders -H 'Idempotency-Key: '$(uuidgen) \\
+  curl -s -X POST localhost:8001/orders -H "Idempotency-Key: $(cat /proc/sys/kernel/random/uuid)" \\
        -H 'Content-Type: application/json' \\
-       -d '{{"customerId":"c-1","items":[{{"sku":"SKU-1","quantity":1}}],\
-            "currency":"EUR","paymentMethod":"pm_card_visa"}}'
+       -d '{{"customerId":"c-1","currency":"EUR","paymentMethod":"pm_card_visa",'\\
+'"items":[{{"sku":"SKU-1","quantity":1}}]}}'
   metrics: localhost:9090/metrics (operator), localhost:800{{1,2,3}}/metrics (services)
   logs:    {logs}/{{orders,inventory,payments,saga-operator}}.log
 Stop everything: make down
