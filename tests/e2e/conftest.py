@@ -9,7 +9,9 @@ spec), with peering whose records expire 10 s after a replica dies (kopf's: 60 s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -241,3 +243,17 @@ async def metric_at(url: str, name: str) -> float:
         for line in text.splitlines()
         if line.startswith(name) and not line.startswith("#")
     )
+
+
+async def metric_settles_at(url: str, name: str, expected: float, *, timeout: float = 10) -> float:
+    """The metric once it reaches `expected`, or its last value after `timeout`.
+
+    The operator counts a settled saga after its status patch returns, so a test that has
+    just seen the status can read the counter a moment before it moves.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await metric_at(url, name)
+        if value == expected or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.2)

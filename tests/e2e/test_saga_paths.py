@@ -10,7 +10,7 @@ from kubernetes_asyncio import client
 
 from infra.local.endpoints import Endpoints
 from infra.local.kubectl import kubectl
-from tests.e2e.conftest import Stack, metric
+from tests.e2e.conftest import Stack, metric, metric_settles_at
 from tests.e2e.harness import place_order
 from tests.support import eventually
 
@@ -76,7 +76,10 @@ async def test_happy_path_completes_and_sells_the_stock(
         "payments", "SELECT status FROM payments WHERE order_id = $1", order_id
     )
     assert [p["status"] for p in payments] == ["authorized"]
-    assert await metric(stack, "order_saga_completed_total") == completed_before + 1
+    completed = await metric_settles_at(
+        stack.metrics_url, "order_saga_completed_total", completed_before + 1
+    )
+    assert completed == completed_before + 1
 
 
 async def test_kubectl_get_orders_shows_the_saga_and_its_events(

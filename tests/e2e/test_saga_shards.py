@@ -8,7 +8,7 @@ from collections import Counter
 from kubernetes_asyncio import client
 
 from operators.saga.bridge import SHARD_LABEL, shard_of
-from tests.e2e.conftest import Stack, metric_at
+from tests.e2e.conftest import Stack, metric_settles_at
 from tests.e2e.harness import OperatorProcess, place_order
 from tests.e2e.test_saga_paths import settled
 from tests.processes import free_port
@@ -50,7 +50,7 @@ async def test_two_shards_split_the_orders_between_them(
         expected = Counter(shard_of(order_id, SHARDS) for order_id in ids)
         for index, port in enumerate(ports):
             url = f"http://127.0.0.1:{port}/metrics"
-            drove = await metric_at(url, "order_saga_completed_total")
+            drove = await metric_settles_at(url, "order_saga_completed_total", expected[index])
             assert drove == expected[index], f"shard {index} completed {drove} sagas"
     finally:
         for replica in shards:
