@@ -130,6 +130,16 @@ async def reached(name: str, value: float, **labels: str) -> bool | None:
     return True if count(name, **labels) >= value else None
 
 
+async def processed(group: str, total: int, *, what: str) -> None:
+    """Wait until `group` has processed `total` order.completed events."""
+    await eventually(
+        lambda: reached(
+            "consumer_events_total", total, group=group, type="order.completed", outcome="processed"
+        ),
+        what=what,
+    )
+
+
 async def committed_offsets(kafka: str, group: str, topic: str) -> dict[int, int | None]:
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=group, enable_auto_commit=False)
     await consumer.start()
@@ -277,21 +287,11 @@ async def test_a_restarted_consumer_resumes_after_the_committed_records(
         )
 
     async with consumer():
-        await eventually(
-            lambda: reached(
-                "consumer_events_total", 3, group=group, type="order.completed", outcome="processed"
-            ),
-            what="the first events",
-        )
+        await processed(group, 3, what="the first events")
     later = support.completed()
     await send(producer, topic, later)
     async with consumer():
-        await eventually(
-            lambda: reached(
-                "consumer_events_total", 4, group=group, type="order.completed", outcome="processed"
-            ),
-            what="the later event",
-        )
+        await processed(group, 4, what="the later event")
 
     assert sorted(handler.calls[:3]) == sorted(e.id for e in earlier)
     assert handler.calls[3:] == [later.id]
@@ -331,12 +331,7 @@ async def test_a_new_group_reading_from_latest_keeps_its_start_across_members(
     between = support.completed()
     await send(producer, topic, between)  # arrives while the group has no member
     async with consumer():
-        await eventually(
-            lambda: reached(
-                "consumer_events_total", 1, group=group, type="order.completed", outcome="processed"
-            ),
-            what="the event sent between the two members",
-        )
+        await processed(group, 1, what="the event sent between the two members")
 
     assert handler.calls == [between.id]
 

@@ -176,14 +176,7 @@ async def test_a_topic_prefix_keeps_a_deployments_events_on_its_own_topics(
     )
     assert await relay.run_once() == 1
     async with consumer:
-        await eventually(
-            lambda: _at_least(
-                "consumer_events_total",
-                {"group": group, "type": event.type, "outcome": "processed"},
-                1,
-            ),
-            what="the event through the prefixed topic",
-        )
+        await _consumed(group, event.type, "processed", what="the event through the prefixed topic")
 
     assert await db.effect_counts() == {event.id: 1}
     assert [r.value for r in await support.read_topic(kafka, staged.topic(topic))] == [
@@ -227,19 +220,18 @@ async def test_a_relay_killed_between_send_and_mark_republishes_and_the_inbox_ab
         settings=ConsumerSettings(),
     )
     async with consumer:
-        await eventually(
-            lambda: _at_least(
-                "consumer_events_total",
-                {"group": group, "type": event.type, "outcome": "duplicate"},
-                1,
-            ),
-            what="the duplicate delivery",
-        )
+        await _consumed(group, event.type, "duplicate", what="the duplicate delivery")
     assert await db.effect_counts() == {event.id: 1}
 
 
 async def _at_least(name: str, labels: dict[str, str], value: float) -> bool | None:
     return True if sample(name, labels) >= value else None
+
+
+async def _consumed(group: str, event_type: str, outcome: str, *, what: str) -> None:
+    """Wait until `group` has counted one `event_type` with `outcome`."""
+    labels = {"group": group, "type": event_type, "outcome": outcome}
+    await eventually(lambda: _at_least("consumer_events_total", labels, 1), what=what)
 
 
 async def test_two_relays_at_once_publish_every_row_once_and_each_key_in_order(
