@@ -14,6 +14,12 @@ Phases follow design.md section 2::
     any failure ─▶ Compensating (refund? → release? → cancel) ─▶ Cancelled
                                         └─ a compensation exhausted or refused ─▶ Failed
 
+Committing the reservation is the saga's pivot: it sells the stock, and inventory cannot undo
+that. From there the saga only goes forward: deletion and deadlines no longer compensate, and
+completing the order is retried, on the slow ``Failed`` timer once the attempts run out. Only
+orders refusing to complete it compensates past the pivot, and that ends ``Failed`` (the stock
+stays sold; a human returns it) rather than ``Cancelled``.
+
 Business rejections are final for their step; transient failures are retried up to
 ``RetryLimits``, then count as the step's failure. ``Failed`` still has work when a
 compensation ran out of attempts: the reconciler keeps retrying it on a slow timer.
@@ -246,14 +252,31 @@ def step_to_run(saga: Saga) -> Step | None:
     if saga.phase is Phase.STOCK_RESERVED:
         return Step.AUTHORIZE_PAYMENT
     if saga.phase is Phase.PAYMENT_AUTHORIZED:
-        if saga.state_of(Step.COMMIT_RESERVATION) is not StepState.SUCCEEDED:
+        if not past_pivot(saga):
             return Step.COMMIT_RESERVATION
         return Step.COMPLETE_ORDER
     if saga.phase in _COMPENSATING_PHASES:
         for step in COMPENSATIONS:
             if saga.state_of(step) in (StepState.PENDING, StepState.RUNNING):
                 return step
+    if _completing_after_failure(saga):
+        return Step.COMPLETE_ORDER
     return None
+
+
+def past_pivot(saga: Saga) -> bool:
+    """The reservation is committed: the stock is sold, and the saga can only go forward."""
+    return saga.state_of(Step.COMMIT_RESERVATION) is StepState.SUCCEEDED
+
+
+def _completing_after_failure(saga: Saga) -> bool:
+    """Failed past the pivot with completion still to do: it is retried on the slow timer."""
+    return (
+        saga.phase is Phase.FAILED
+        and past_pivot(saga)
+        and saga.state_of(Step.COMPLETE_ORDER) is StepState.RUNNING
+        and not any(saga.record(step) for step in COMPENSATIONS)
+    )
 
 
 def begin(saga: Saga, step: Step, now: datetime) -> Saga:
@@ -316,8 +339,7 @@ def apply(saga: Saga, outcome: Outcome, now: datetime, limits: RetryLimits) -> S
             return saga
         case ReservationExpired():
             if saga.phase in (Phase.STOCK_RESERVED, Phase.PAYMENT_PENDING) or (
-                saga.phase is Phase.PAYMENT_AUTHORIZED
-                and saga.state_of(Step.COMMIT_RESERVATION) is not StepState.SUCCEEDED
+                saga.phase is Phase.PAYMENT_AUTHORIZED and not past_pivot(saga)
             ):
                 return _compensate(
                     saga,
@@ -328,8 +350,8 @@ def apply(saga: Saga, outcome: Outcome, now: datetime, limits: RetryLimits) -> S
                 )
             return saga
         case DeletionRequested():
-            if saga.phase in _COMPENSATING_PHASES:
-                return saga
+            if saga.phase in _COMPENSATING_PHASES or past_pivot(saga):
+                return saga  # compensating already, or the stock is sold: finish first
             return _compensate(
                 saga, _current_forward(saga), Reason.DELETED, "the Order was deleted", now
             )
@@ -353,7 +375,8 @@ def _succeeded(saga: Saga, step: Step, reference: str | None, now: datetime) -> 
         return replace(saga, phase=Phase.PAYMENT_AUTHORIZED, payment_id=reference)
     if step is Step.COMMIT_RESERVATION:
         return saga
-    return replace(saga, phase=Phase.COMPLETED, finished_at=now)
+    # A completion retried after failing past the pivot leaves no failure behind.
+    return replace(saga, phase=Phase.COMPLETED, reason="", message="", finished_at=now)
 
 
 def _rejected(saga: Saga, step: Step, message: str, reason: str | None, now: datetime) -> Saga:
@@ -386,6 +409,11 @@ def _unavailable(saga: Saga, step: Step, message: str, now: datetime, limits: Re
         return saga
     if _is_current_forward(saga, step) and record.attempts >= limits.forward:
         text = f"{step} failed {record.attempts} times: {message}"
+        if past_pivot(saga):
+            if saga.phase is Phase.FAILED:
+                return saga
+            text += "; the stock is sold, so the order can only complete: retrying"
+            return replace(saga, phase=Phase.FAILED, reason=_UNAVAILABLE_REASON[step], message=text)
         return _compensate(saga, step, _UNAVAILABLE_REASON[step], text, now)
     return saga
 
@@ -400,16 +428,16 @@ def _compensate(saga: Saga, failed: Step | None, reason: str, message: str, now:
     plan = []
     if refused is not Step.AUTHORIZE_PAYMENT and _began(saga, Step.AUTHORIZE_PAYMENT):
         plan.append(Step.REFUND_PAYMENT)
-    if (
-        refused is not Step.RESERVE_STOCK
-        and _began(saga, Step.RESERVE_STOCK)
-        and saga.state_of(Step.COMMIT_RESERVATION) is not StepState.SUCCEEDED
-    ):
+    if refused is not Step.RESERVE_STOCK and _began(saga, Step.RESERVE_STOCK):
         plan.append(Step.RELEASE_STOCK)
     plan.append(Step.CANCEL_ORDER)
     steps = dict(saga.steps)
     for step in plan:
         steps[step] = StepRecord(StepState.PENDING)
+    if past_pivot(saga):  # inventory cannot take sold stock back: say so, and leave it
+        steps[Step.RELEASE_STOCK] = StepRecord(
+            StepState.SKIPPED, finished_at=now, started_at=now, message=_SOLD
+        )
     return replace(
         saga,
         phase=Phase.COMPENSATING,
@@ -418,6 +446,8 @@ def _compensate(saga: Saga, failed: Step | None, reason: str, message: str, now:
         steps=MappingProxyType(steps),
     )
 
+
+_SOLD = "the reservation is committed: its stock stays sold until someone returns it"
 
 _REFUSED_BY: dict[str, Step] = {
     Reason.OUT_OF_STOCK: Step.RESERVE_STOCK,
@@ -435,11 +465,12 @@ def _after_compensation_step(saga: Saga, now: datetime) -> Saga:
         return saga
     refused = [s for s in COMPENSATIONS if saga.state_of(s) is StepState.SKIPPED]
     if refused:
+        why = "; ".join(f"{s}: {saga.steps[s].message}" for s in refused)
         return replace(
             saga,
             phase=Phase.FAILED,
             reason=Reason.COMPENSATION_REFUSED,
-            message="refused: " + ", ".join(refused) + f" (the saga failed with {saga.reason})",
+            message=f"{why} (the saga failed with {saga.reason}: {saga.message})",
             finished_at=now,
         )
     return replace(saga, phase=Phase.CANCELLED, finished_at=now)
@@ -447,6 +478,8 @@ def _after_compensation_step(saga: Saga, now: datetime) -> Saga:
 
 def _current_forward(saga: Saga) -> Step | None:
     """The forward step the phase is on (running or about to run)."""
+    if _completing_after_failure(saga):
+        return Step.COMPLETE_ORDER
     return {
         Phase.PENDING: Step.RESERVE_STOCK,
         Phase.STOCK_RESERVED: Step.AUTHORIZE_PAYMENT,

@@ -212,7 +212,8 @@ async def test_a_finished_order_is_deleted_after_its_ttl(
     stack: Stack, kube: client.ApiClient
 ) -> None:
     """An Order made by hand with ttlSecondsAfterFinished 0; orders never heard of it, so the
-    saga reserves, pays and then cannot complete it: it compensates, and then it goes."""
+    saga reserves, pays and commits, then cannot complete it: it refunds, ends Failed naming
+    the sold stock (inventory cannot take it back), and then it goes."""
     order_id = "0a0b0c0d-0000-4000-8000-000000000001"
     body: dict[str, Any] = {
         "apiVersion": "kubesaga.io/v1alpha1",
@@ -245,3 +246,17 @@ async def test_a_finished_order_is_deleted_after_its_ttl(
         "payments", "SELECT status FROM payments WHERE order_id = $1", order_id
     )
     assert [p["status"] for p in payments] == ["refunded"]
+    reservations = await stack.query(
+        "inventory", "SELECT status FROM reservations WHERE order_id = $1", order_id
+    )
+    assert [r["status"] for r in reservations] == ["committed"]
+
+    async def failed_event() -> str | None:
+        listed = await client.CoreV1Api(kube).list_namespaced_event(
+            stack.namespace, field_selector=f"involvedObject.name={order_id}"
+        )
+        found = [e for e in listed.items if e.reason == "Failed" and e.type == "Warning"]
+        return str(found[0].message) if found else None
+
+    message = await eventually(failed_event, what="the Order's Failed event")
+    assert "release-stock: the reservation is committed" in message

@@ -95,12 +95,6 @@ def test_the_happy_path_runs_the_four_forward_steps_in_order() -> None:
             id="failure after authorization: refund, release, cancel",
         ),
         pytest.param(
-            [RESERVED, AUTHORIZED, COMMITTED, Rejected(Step.COMPLETE_ORDER, "409")],
-            Reason.ORDER_REJECTED,
-            [Step.REFUND_PAYMENT, Step.CANCEL_ORDER],
-            id="after the commit the stock is sold: refund, cancel",
-        ),
-        pytest.param(
             [RESERVED, Pending(Step.AUTHORIZE_PAYMENT), DeadlineExpired(Step.AUTHORIZE_PAYMENT)],
             Reason.PAYMENT_TIMEOUT,
             [Step.REFUND_PAYMENT, Step.RELEASE_STOCK, Step.CANCEL_ORDER],
@@ -197,13 +191,56 @@ def test_compensation_out_of_attempts_fails_and_keeps_its_work() -> None:
 
 
 def test_a_refused_compensation_is_skipped_and_the_saga_fails_settled() -> None:
-    saga = through(RESERVED, AUTHORIZED, COMMITTED, Rejected(Step.COMPLETE_ORDER, "409"))
+    saga = through(RESERVED, AUTHORIZED, Rejected(Step.COMMIT_RESERVATION, "expired"))
     saga = run(saga, REFUNDED)
+    saga = run(saga, RELEASED)
     saga = run(saga, Rejected(Step.CANCEL_ORDER, "completed already"))
     assert saga.phase is Phase.FAILED
     assert saga.reason == Reason.COMPENSATION_REFUSED
     assert saga.state_of(Step.CANCEL_ORDER) is StepState.SKIPPED
+    assert saga.message.startswith("cancel-order: completed already")
     assert saga.settled
+
+
+def test_past_the_pivot_deletion_lets_the_saga_complete() -> None:
+    committed = through(RESERVED, AUTHORIZED, COMMITTED)
+    assert machine.past_pivot(committed)
+    deleted = machine.apply(committed, DeletionRequested(), T0, LIMITS)
+    assert deleted == committed
+    assert machine.step_to_run(deleted) is Step.COMPLETE_ORDER
+    assert run(deleted, COMPLETED).phase is Phase.COMPLETED
+
+
+def test_past_the_pivot_an_unavailable_orders_fails_the_saga_but_keeps_completing() -> None:
+    saga = through(RESERVED, AUTHORIZED, COMMITTED)
+    for _ in range(LIMITS.forward):
+        saga = run(saga, Unavailable(Step.COMPLETE_ORDER, "503"))
+    assert saga.phase is Phase.FAILED
+    assert saga.reason == Reason.ORDERS_UNAVAILABLE
+    assert "the stock is sold" in saga.message
+    assert not saga.settled
+    assert not any(saga.record(s) for s in machine.COMPENSATIONS)
+    assert machine.step_to_run(saga) is Step.COMPLETE_ORDER  # on the slow timer
+    assert machine.apply(saga, DeletionRequested(), T0, LIMITS) == saga
+    still = run(saga, Unavailable(Step.COMPLETE_ORDER, "503"))
+    assert (still.phase, still.reason) == (Phase.FAILED, Reason.ORDERS_UNAVAILABLE)
+    assert still.steps[Step.COMPLETE_ORDER].attempts == LIMITS.forward + 1
+    done = run(still, COMPLETED)
+    assert done.phase is Phase.COMPLETED and done.settled
+    assert (done.reason, done.message) == ("", "")
+
+
+def test_past_the_pivot_a_refused_completion_refunds_and_fails_naming_the_sold_stock() -> None:
+    saga = through(RESERVED, AUTHORIZED, COMMITTED, Rejected(Step.COMPLETE_ORDER, "404"))
+    assert (saga.phase, saga.reason) == (Phase.COMPENSATING, Reason.ORDER_REJECTED)
+    planned = [s for s in machine.COMPENSATIONS if saga.state_of(s) is StepState.PENDING]
+    assert planned == [Step.REFUND_PAYMENT, Step.CANCEL_ORDER]
+    assert saga.state_of(Step.RELEASE_STOCK) is StepState.SKIPPED  # inventory cannot unsell
+    saga = run(run(saga, REFUNDED), CANCELLED)
+    assert (saga.phase, saga.reason) == (Phase.FAILED, Reason.COMPENSATION_REFUSED)
+    assert saga.settled
+    assert "release-stock: the reservation is committed" in saga.message
+    assert "OrderRejected: 404" in saga.message
 
 
 def test_deadlines_expire_only_the_running_forward_step() -> None:
