@@ -35,6 +35,7 @@ from services.runtime.kafka import start_producer
 logger = logging.getLogger(__name__)
 
 TTL_CHECK_INTERVAL = 10.0  # seconds between checks of a finished Order's TTL
+STOP_GRACE_SECONDS = 30.0  # how long a stopped daemon may take to record its step in flight
 
 
 def register(settings: SagaSettings, registry: kopf.OperatorRegistry) -> None:
@@ -68,7 +69,13 @@ def register(settings: SagaSettings, registry: kopf.OperatorRegistry) -> None:
         registry=registry,
         labels=labels,
         when=_unsettled,
-        cancellation_timeout=30,  # let a service call in flight finish and be recorded
+        # kopf stops a daemon as soon as its own Completed/Cancelled status reaches the watch
+        # (the filter no longer matches), often before the patch call has returned to it.
+        # Without a backoff kopf cancels at once, and the transition's metric, log line and
+        # Event are lost; with it, the daemon sees ``stopped``, finishes the step in flight
+        # and records it, and is cancelled only if it overstays.
+        cancellation_backoff=STOP_GRACE_SECONDS,
+        cancellation_timeout=5,
     )
     async def run_saga(
         name: str,

@@ -42,7 +42,11 @@ async def test_two_shards_split_the_orders_between_them(
                 for _ in range(ORDERS)
             )
         )
-        orders = await asyncio.gather(*(settled(stack, kube, i, timeout=120) for i in ids))
+        try:
+            orders = await asyncio.gather(*(settled(stack, kube, i, timeout=120) for i in ids))
+        except AssertionError as e:
+            logs = "\n".join(f"shard {k}:\n{r.tail(60)}" for k, r in enumerate(shards))
+            raise AssertionError(f"{e}\n{logs}") from None
 
         assert {o["status"]["phase"] for o in orders} == {"Completed"}
         for order_id, order in zip(ids, orders, strict=True):
@@ -51,7 +55,10 @@ async def test_two_shards_split_the_orders_between_them(
         for index, port in enumerate(ports):
             url = f"http://127.0.0.1:{port}/metrics"
             drove = await metric_settles_at(url, "order_saga_completed_total", expected[index])
-            assert drove == expected[index], f"shard {index} completed {drove} sagas"
+            assert drove == expected[index], (
+                f"shard {index} completed {drove} sagas, not {expected[index]}; its log:\n"
+                + shards[index].tail(80)
+            )
     finally:
         for replica in shards:
             replica.close()
