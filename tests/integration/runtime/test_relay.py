@@ -155,15 +155,7 @@ async def test_a_topic_prefix_keeps_a_deployments_events_on_its_own_topics(
     event = support.completed()
     await db.store([event], topic=topic)
     group = support.unique("group")
-    consumer: InboxConsumer[UnitOfWork] = InboxConsumer(
-        topics=[topic],
-        group=group,
-        handler=db.apply,
-        unit_of_work=db.uow,
-        producer=producer,
-        kafka=staged,
-        settings=ConsumerSettings(),
-    )
+    consumer = _applying_consumer(db, producer, staged, topic=topic, group=group)
     assert consumer.topics == (staged.topic(topic),)
 
     relay = OutboxRelay(
@@ -210,18 +202,25 @@ async def test_a_relay_killed_between_send_and_mark_republishes_and_the_inbox_ab
     assert support.event_ids(records) == [str(event.id)] * 2
 
     group = support.unique("relay-crash")
-    consumer: InboxConsumer[UnitOfWork] = InboxConsumer(
+    consumer = _applying_consumer(db, producer, settings, topic=topic, group=group)
+    async with consumer:
+        await _consumed(group, event.type, "duplicate", what="the duplicate delivery")
+    assert await db.effect_counts() == {event.id: 1}
+
+
+def _applying_consumer(
+    db: Database, producer: IdempotentProducer, kafka: KafkaSettings, *, topic: str, group: str
+) -> InboxConsumer[UnitOfWork]:
+    """A consumer that applies the test events to the test database through its inbox."""
+    return InboxConsumer(
         topics=[topic],
         group=group,
         handler=db.apply,
         unit_of_work=db.uow,
         producer=producer,
-        kafka=settings,
+        kafka=kafka,
         settings=ConsumerSettings(),
     )
-    async with consumer:
-        await _consumed(group, event.type, "duplicate", what="the duplicate delivery")
-    assert await db.effect_counts() == {event.id: 1}
 
 
 async def _at_least(name: str, labels: dict[str, str], value: float) -> bool | None:
