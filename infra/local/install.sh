@@ -68,11 +68,18 @@ need() {
   }
 }
 
+# The wrapper module's own files name the build, so a changed wrapper (a program added to the
+# multi-call binary) is rebuilt rather than taken from an older cache entry.
+# infra/local/settings.py computes the same digest to find the binary.
+k8s_wrapper_digest() {
+  cat "$here/k8s/go.mod" "$here/k8s/go.sum" "$here/k8s/main.go" | sha256sum | cut -c1-8
+}
+
 build_k8s() {
-  local dir=$1 version=$2 minor
+  local dir=$1 version=${K8S_VERSION} minor
   minor=$(echo "$version" | cut -d. -f2)
-  echo "  compiling etcd, kube-apiserver, controller-manager, scheduler and kubectl as one binary;"
-  echo "  a cold build takes about 10 minutes on 2 cores"
+  echo "  compiling etcd, kube-apiserver, controller-manager, scheduler, kubectl, kubelet and"
+  echo "  kube-proxy as one binary; a cold build takes about 10 minutes on 2 cores"
   (cd "$here/k8s" && run_logged kubesaga-k8s "$dir/build.log" \
     go build -trimpath -o "$dir/bin/kubesaga-k8s" -ldflags "-s -w \
       -X k8s.io/component-base/version.gitMajor=1 \
@@ -80,7 +87,7 @@ build_k8s() {
       -X k8s.io/component-base/version.gitVersion=$version \
       -X k8s.io/component-base/version.gitTreeState=clean \
       -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z" .)
-  for command in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  for command in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
     ln -sf kubesaga-k8s "$dir/bin/$command"
   done
 }
@@ -169,7 +176,7 @@ main() {
   install_tool stripe-mock "$STRIPE_MOCK_VERSION" build_stripe_mock
   install_tool helm "$HELM_VERSION" build_helm
   install_tool kwok "$KWOK_VERSION" build_kwok
-  install_tool kubesaga-k8s "$K8S_VERSION" build_k8s
+  install_tool kubesaga-k8s "$K8S_VERSION-$(k8s_wrapper_digest)" build_k8s
 }
 
 main "$@"

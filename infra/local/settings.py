@@ -7,6 +7,7 @@ overridden from the environment with the ``KUBESAGA_`` prefix (nested with ``__`
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -52,6 +53,13 @@ def describe_versions() -> str:
     )
 
 
+def k8s_wrapper_digest() -> str:
+    """The first 8 hex digits of sha256(go.mod + go.sum + main.go), as install.sh names it."""
+    wrapper = VERSIONS_FILE.with_name("k8s")
+    content = b"".join((wrapper / name).read_bytes() for name in ("go.mod", "go.sum", "main.go"))
+    return hashlib.sha256(content).hexdigest()[:8]
+
+
 class PlatformSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KUBESAGA_", env_nested_delimiter="__")
 
@@ -67,7 +75,9 @@ class PlatformSettings(BaseSettings):
 
     @property
     def k8s_bin(self) -> Path:
-        return self.tool_bin("kubesaga-k8s", "K8S_VERSION")
+        """The multi-call binary's folder, keyed like install.sh by the wrapper's digest."""
+        version = f"{read_versions()['K8S_VERSION']}-{k8s_wrapper_digest()}"
+        return self.cache / f"kubesaga-k8s-{version}" / "bin"
 
     @property
     def kafka_libs(self) -> Path:

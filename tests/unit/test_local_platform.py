@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from cryptography.x509.oid import NameOID
 from infra.local.components import Component
 from infra.local.endpoints import Endpoints
 from infra.local.pki import ADMIN, CLIENT_IDENTITIES, SCHEDULER, ensure_pki
-from infra.local.settings import PlatformSettings, read_versions
+from infra.local.settings import PlatformSettings, k8s_wrapper_digest, read_versions
 from infra.local.state import State
 from infra.local.supervisor import Supervisor
 
@@ -128,3 +129,16 @@ def test_postgres_data_stays_in_a_state_folder_everyone_can_traverse() -> None:
     shared = Path("/var/tmp") / f"kubesaga-test-{uuid.uuid4().hex[:8]}" / ".local"
     state = State(PlatformSettings(state=shared))
     assert state.postgres_root == shared / "postgres"
+
+
+def test_the_k8s_binary_folder_is_named_by_the_same_digest_as_the_installer() -> None:
+    wrapper = Path("infra/local/k8s")
+    shell = subprocess.run(
+        ["bash", "-c", f"cat {wrapper}/go.mod {wrapper}/go.sum {wrapper}/main.go | sha256sum"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout[:8]
+    assert k8s_wrapper_digest() == shell
+    version = read_versions()["K8S_VERSION"]
+    assert PlatformSettings().k8s_bin.parent.name == f"kubesaga-k8s-{version}-{shell}"

@@ -1,5 +1,6 @@
-// Command kubesaga-k8s is one multi-call binary for the local control plane: etcd,
-// kube-apiserver, kube-controller-manager, kube-scheduler and kubectl.
+// Command kubesaga-k8s is one multi-call binary for the local platform: etcd,
+// kube-apiserver, kube-controller-manager, kube-scheduler and kubectl for the control plane,
+// and kubelet and kube-proxy for its real worker node.
 //
 // One binary links the shared dependencies once, which roughly halves the cold build on a
 // two-core machine. It dispatches on the name it was called by (the installer creates
@@ -7,6 +8,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,7 +20,9 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 )
 
 var commands = map[string]func() *cobra.Command{
@@ -26,6 +30,8 @@ var commands = map[string]func() *cobra.Command{
 	"kube-controller-manager": controllermanager.NewControllerManagerCommand,
 	"kube-scheduler":          func() *cobra.Command { return scheduler.NewSchedulerCommand() },
 	"kubectl":                 kubectlcmd.NewDefaultKubectlCommand,
+	"kubelet":                 func() *cobra.Command { return kubelet.NewKubeletCommand(context.Background()) },
+	"kube-proxy":              proxy.NewProxyCommand,
 }
 
 func main() {
@@ -40,7 +46,7 @@ func main() {
 	}
 	newCommand, known := commands[name]
 	if !known {
-		fmt.Fprintf(os.Stderr, "usage: kubesaga-k8s {etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kubectl} [args...]\n")
+		fmt.Fprintf(os.Stderr, "usage: kubesaga-k8s {etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kubelet|kube-proxy} [args...]\n")
 		os.Exit(2)
 	}
 	os.Args = args
