@@ -75,6 +75,7 @@ def status_of(
     ]
     return {
         "phase": str(saga.phase),
+        "step": in_flight(saga),
         "reason": saga.reason,
         "message": saga.message,
         "steps": steps,
@@ -82,9 +83,37 @@ def status_of(
         "paymentId": saga.payment_id,
         "startedAt": timestamp(saga.started_at),
         "finishedAt": timestamp(saga.finished_at) if saga.finished_at else None,
+        "duration": duration(saga),
         "observedGeneration": generation,
         "conditions": conditions(saga, previous_conditions, generation=generation, now=now),
     }
+
+
+def duration(saga: Saga) -> str:
+    """Start to finish for ``kubectl get orders -o wide``; empty while the saga runs."""
+    if saga.finished_at is None:
+        return ""
+    seconds = max((saga.finished_at - saga.started_at).total_seconds(), 0.0)
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, rest = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{rest:02d}s" if hours else f"{minutes}m{rest:02d}s"
+
+
+def in_flight(saga: Saga) -> str:
+    """The step ``kubectl get orders`` shows: the one to run, or the one waiting on a webhook."""
+    if saga.settled:
+        return ""
+    step = machine.step_to_run(saga) or next(
+        (
+            s
+            for s in (*machine.FORWARD, *machine.COMPENSATIONS)
+            if saga.state_of(s) is StepState.RUNNING
+        ),
+        None,
+    )
+    return str(step) if step else ""
 
 
 def _step(step: Step, record: StepRecord) -> dict[str, Any]:

@@ -89,7 +89,7 @@ async def test_kubectl_get_orders_shows_the_saga_and_its_events(
     await settled(stack, kube, order_id)
     table = kubectl(platform.kubeconfig, "get", "orders", "-n", stack.namespace)
     header, *rows = table.splitlines()
-    assert header.split() == ["NAME", "ORDER", "PHASE", "AMOUNT", "CUSTOMER", "REASON", "AGE"]
+    assert header.split() == ["NAME", "PHASE", "STEP", "AMOUNT", "CUSTOMER", "REASON", "AGE"]
     row = next(r for r in rows if r.startswith(order_id))
     assert "Completed" in row and "899" in row and "c-e2e" in row
 
