@@ -8,6 +8,8 @@ Each service keeps its own revisions in ``services/<name>/migrations/versions`` 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from pathlib import Path
 
 import asyncpg
@@ -29,29 +31,64 @@ def alembic_config(script_location: Path, url: str) -> Config:
     return config
 
 
-async def upgrade(script_location: Path, url: str, revision: str = "head") -> None:
-    """Create the database if missing, then migrate it to ``revision``."""
-    await ensure_database(url)
-    # Alembic's async env runs its own event loop, so it gets a thread of its own.
-    await asyncio.to_thread(command.upgrade, alembic_config(script_location, url), revision)
+# Any fixed number will do: every ``migrate`` of one database takes this session lock.
+MIGRATION_LOCK = 0x6B736D69
+
+logger = logging.getLogger(__name__)
 
 
-async def ensure_database(url: str) -> None:
+async def upgrade(
+    script_location: Path, url: str, revision: str = "head", *, wait_seconds: float = 0
+) -> None:
+    """Create the database if missing, then migrate it to ``revision``.
+
+    Replicas that start together (an init container per pod) take turns: a Postgres advisory
+    lock on the database serialises them, so the later ones find the schema at head and do
+    nothing, where two Alembic runs at once would both try to create the same tables.
+    ``wait_seconds`` is how long to wait for a server that is still starting.
+    """
+    await ensure_database(url, wait_seconds=wait_seconds)
+    lock = await asyncpg.connect(_without_query(asyncpg_dsn(sqlalchemy_url(url))))
+    try:
+        await lock.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+        # Alembic's async env runs its own event loop, so it gets a thread of its own.
+        await asyncio.to_thread(command.upgrade, alembic_config(script_location, url), revision)
+    finally:
+        await lock.close()  # ending the session releases the lock
+
+
+async def ensure_database(url: str, *, wait_seconds: float = 0) -> None:
     """One database per service on the one server: create it on first start."""
-    dsn = asyncpg_dsn(sqlalchemy_url(url))
+    dsn = _without_query(asyncpg_dsn(sqlalchemy_url(url)))
     base, _, name = dsn.rpartition("/")
-    name = name.split("?", 1)[0]
-    admin = await asyncpg.connect(f"{base}/postgres")
+    admin = await _connect(f"{base}/postgres", wait_seconds)
     try:
         exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if not exists:
             quoted = name.replace('"', '""')
             try:
                 await admin.execute(f'CREATE DATABASE "{quoted}"')
-            except asyncpg.DuplicateDatabaseError:
-                pass  # another replica created it first
+            except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                pass  # another replica created it first (the second error: at the same instant)
     finally:
         await admin.close()
+
+
+async def _connect(dsn: str, wait_seconds: float) -> asyncpg.Connection:
+    """Connect, retrying for ``wait_seconds`` while the server refuses or is still starting."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return await asyncpg.connect(dsn)
+        except (OSError, asyncpg.CannotConnectNowError) as e:
+            if time.monotonic() >= deadline:
+                raise
+            logger.warning("waiting for Postgres (%s: %s)", type(e).__name__, e)
+            await asyncio.sleep(1)
+
+
+def _without_query(dsn: str) -> str:
+    return dsn.split("?", 1)[0]
 
 
 def run_env(metadata: MetaData) -> None:

@@ -38,7 +38,16 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m services.inventory", description="The kubesaga inventory service."
     )
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("migrate", help="create the database if missing; migrate it to head")
+    migrate = commands.add_parser(
+        "migrate", help="create the database if missing; migrate it to head"
+    )
+    migrate.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="wait this long for a Postgres that is still starting (default: %(default)s)",
+    )
     seed = commands.add_parser("seed", help="load a product catalog (insert or refresh)")
     seed.add_argument(
         "--file",
@@ -68,7 +77,7 @@ def main(argv: Sequence[str], *, create_app: AppFactory) -> int:
     settings = InventorySettings()
     observability.configure_logging(settings.service_name, settings.telemetry)
     if args.command == "migrate":
-        asyncio.run(migrations.upgrade(SCRIPT_LOCATION, settings.db.url))
+        asyncio.run(migrations.upgrade(SCRIPT_LOCATION, settings.db.url, wait_seconds=args.wait))
         print(f"inventory database migrated to head ({_database(settings)})")
     elif args.command == "seed":
         try:

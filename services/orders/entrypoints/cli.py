@@ -28,7 +28,16 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m services.orders", description="The kubesaga orders service."
     )
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("migrate", help="create the database if missing; migrate it to head")
+    migrate = commands.add_parser(
+        "migrate", help="create the database if missing; migrate it to head"
+    )
+    migrate.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="wait this long for a Postgres that is still starting (default: %(default)s)",
+    )
     serve = commands.add_parser(
         "serve", help="run the API, the outbox relay and the saga-event consumer"
     )
@@ -47,7 +56,7 @@ def main(argv: Sequence[str], *, create_app: AppFactory) -> int:
     settings = OrdersSettings()
     observability.configure_logging(settings.service_name, settings.telemetry)
     if args.command == "migrate":
-        asyncio.run(migrations.upgrade(SCRIPT_LOCATION, settings.db.url))
+        asyncio.run(migrations.upgrade(SCRIPT_LOCATION, settings.db.url, wait_seconds=args.wait))
         print(f"orders database migrated to head ({settings.db.url.rsplit('/', 1)[-1]})")
     elif args.command == "openapi":
         print(json.dumps(create_app(settings).openapi(), indent=2))

@@ -28,7 +28,16 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m services.payments", description="The kubesaga payments service."
     )
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("migrate", help="create the database if missing; migrate it to head")
+    migrate = commands.add_parser(
+        "migrate", help="create the database if missing; migrate it to head"
+    )
+    migrate.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="wait this long for a Postgres that is still starting (default: %(default)s)",
+    )
     serve = commands.add_parser("serve", help="run the API and the outbox relay")
     serve.add_argument("--host", help="override PAYMENTS_HTTP__HOST")
     serve.add_argument("--port", type=int, help="override PAYMENTS_HTTP__PORT")
@@ -42,7 +51,7 @@ def main(argv: Sequence[str], *, create_app: AppFactory) -> int:
     settings = PaymentsSettings()
     observability.configure_logging(settings.service_name, settings.telemetry)
     if args.command == "migrate":
-        asyncio.run(migrations.upgrade(SCRIPT_LOCATION, settings.db.url))
+        asyncio.run(migrations.upgrade(SCRIPT_LOCATION, settings.db.url, wait_seconds=args.wait))
         print(f"payments database migrated to head ({settings.db.url.rsplit('/', 1)[-1]})")
     elif args.command == "openapi":
         print(json.dumps(create_app(settings).openapi(), indent=2))
