@@ -55,6 +55,9 @@ def register(settings: SagaSettings, registry: kopf.OperatorRegistry) -> None:
         settings.persistence.finalizer = "kubesaga.io/saga"
         settings.watching.server_timeout = 300
         settings.peering.lifetime = saga_settings.peering_lifetime_seconds
+        # One namespace and a CRD installed before the operator: nothing to discover at run
+        # time, so the Role needs no cluster-wide list/watch of CRDs and namespaces.
+        settings.scanning.disabled = True
         await _start(memo, saga_settings)
 
     saga_settings = settings
