@@ -8,8 +8,16 @@ from pathlib import Path
 from infra.local.settings import PlatformSettings
 
 
-def kubectl(kubeconfig: str | Path, *args: str, input: str | None = None) -> str:
-    """kubectl's output; raises RuntimeError with its stderr when it fails."""
+def kubectl(
+    kubeconfig: str | Path,
+    *args: str,
+    input: str | None = None,
+    ok_exit_codes: tuple[int, ...] = (0,),
+) -> str:
+    """kubectl's output; raises RuntimeError with its stderr when it exits otherwise.
+
+    ``ok_exit_codes`` admits answers that kubectl gives by exit code (`auth can-i`: 1 is no).
+    """
     binary = PlatformSettings().k8s_bin / "kubectl"
     result = subprocess.run(
         [str(binary), f"--kubeconfig={kubeconfig}", *args],
@@ -19,6 +27,6 @@ def kubectl(kubeconfig: str | Path, *args: str, input: str | None = None) -> str
         check=False,
         timeout=120,
     )
-    if result.returncode != 0:
+    if result.returncode not in ok_exit_codes:
         raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
     return result.stdout

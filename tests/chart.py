@@ -1,0 +1,75 @@
+"""Running the pinned helm on charts/kubesaga, for the chart's tests (rendering and installs)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.local.settings import REPO_ROOT, PlatformSettings
+
+CHART = REPO_ROOT / "charts" / "kubesaga"
+PRODUCTION_VALUES = CHART / "values-production.yaml"
+
+Manifest = dict[str, Any]
+
+
+def helm(*args: str, kubeconfig: str | Path | None = None, check: bool = True) -> str:
+    """helm's stdout; with ``check``, a failure raises RuntimeError carrying its stderr."""
+    binary = PlatformSettings().tool_bin("helm", "HELM_VERSION") / "helm"
+    extra = [f"--kubeconfig={kubeconfig}"] if kubeconfig else []
+    result = subprocess.run(
+        [str(binary), *args, *extra], capture_output=True, text=True, check=False, timeout=300
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(f"helm {' '.join(args)} failed:\n{result.stderr.strip()}")
+    return result.stdout if check else result.stdout + result.stderr
+
+
+def sets(values: Mapping[str, object]) -> list[str]:
+    return [arg for key, value in values.items() for arg in ("--set", f"{key}={value}")]
+
+
+def render(
+    *,
+    values_files: Iterable[Path] = (),
+    values: Mapping[str, object] | None = None,
+    release: str = "shop",
+    namespace: str = "shop",
+) -> list[Manifest]:
+    """The objects ``helm install`` would create (the chart's CRDs included)."""
+    files = [arg for path in values_files for arg in ("-f", str(path))]
+    text = helm(
+        "template",
+        release,
+        str(CHART),
+        "--namespace",
+        namespace,
+        "--include-crds",
+        *files,
+        *sets(values or {}),
+    )
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def of_kind(manifests: Iterable[Manifest], kind: str) -> list[Manifest]:
+    return [m for m in manifests if m["kind"] == kind]
+
+
+def named(manifests: Iterable[Manifest], kind: str, name: str) -> Manifest:
+    found = [m for m in of_kind(manifests, kind) if m["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
+    return found[0]
+
+
+def pod_spec(workload: Manifest) -> dict[str, Any]:
+    spec: dict[str, Any] = workload["spec"]["template"]["spec"]
+    return spec
+
+
+def env_of(container: Mapping[str, Any]) -> dict[str, Any]:
+    """name -> value, or the valueFrom mapping for variables that come from elsewhere."""
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
