@@ -11,6 +11,7 @@ shows `kubectl get orders` until they settle. Its events go to topics of its own
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -188,9 +189,14 @@ def watch(platform: Endpoints, placed: dict[str, str]) -> None:
             break
         time.sleep(5)
     print("\nSUMMARY")
-    for row in rows:
-        cells = row.split()
-        print(f"  {placed[cells[0]]:<24} {cells[2]:<10} {cells[5] if len(cells) > 6 else ''}")
+    listed = json.loads(
+        kubectl(platform.kubeconfig, "get", "orders", "-n", NAMESPACE, "-o", "json")
+    )
+    for order in listed["items"]:
+        story = placed.get(order["metadata"]["name"])
+        if story is not None:
+            status = order.get("status", {})
+            print(f"  {story:<24} {status.get('phase', ''):<10} {status.get('reason', '')}")
 
 
 def explore(logs: Path) -> str:
