@@ -10,7 +10,7 @@ PYTHON := .venv/bin/python
 PLATFORM := $(PYTHON) -m infra.local
 
 .DEFAULT_GOAL := help
-.PHONY: help tools venv up down status clean demo lint typecheck test bench
+.PHONY: help tools venv up down status clean demo demo-processes lint typecheck test bench
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,7 +40,10 @@ clean: ## stop the platform and delete its data (.local/)
 	@if [ -x $(PYTHON) ]; then $(PLATFORM) clean; else rm -rf .local; fi
 
 demo: up ## the platform, the services and the saga operator, and a mix of orders to watch
-	@$(PYTHON) -m infra.local.demo
+	@$(PYTHON) -m infra.local.demo_processes
+
+demo-processes: up ## the inner loop: services and operator as host processes, the demo orders
+	@$(PYTHON) -m infra.local.demo_processes
 
 lint: venv ## ruff lint and format check, import-linter layer contracts
 	@$(PYTHON) -m ruff check .

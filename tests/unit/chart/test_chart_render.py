@@ -22,6 +22,7 @@ from tests.chart import (
     sets,
 )
 
+LOCAL_VALUES = REPO_ROOT / "infra" / "local" / "values-local.yaml"
 WORKLOADS = ("Deployment", "StatefulSet")
 SERVICES = ("orders", "inventory", "payments")
 
@@ -45,7 +46,11 @@ def containers(workload: Manifest) -> list[dict[str, Any]]:
     return [*spec.get("initContainers", []), *spec["containers"]]
 
 
-@pytest.mark.parametrize("values_files", [[], [PRODUCTION_VALUES]], ids=["dev", "production"])
+@pytest.mark.parametrize(
+    "values_files",
+    [[], [PRODUCTION_VALUES], [LOCAL_VALUES]],
+    ids=["dev", "production", "local-platform"],
+)
 def test_helm_lint_passes_strictly(values_files: list[Any]) -> None:
     files = [arg for path in values_files for arg in ("-f", str(path))]
     helm("lint", "--strict", str(CHART), *files)

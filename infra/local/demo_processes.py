@@ -1,4 +1,6 @@
-"""`make demo`: the services and the saga operator on the local platform, and a mix of orders.
+"""`make demo-processes`: the services and the operator as host processes, and the demo orders.
+
+The fast inner loop: no images, no Helm; the code in this checkout runs as it is.
 
 Starts orders (:8001), inventory (:8002), payments (:8003) and the operator (metrics :9090)
 as background processes (logs in .local/logs/), after migrating their databases and loading
@@ -11,16 +13,15 @@ shows `kubectl get orders` until they settle. Its events go to topics of its own
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 
+from infra.local import demo_orders
 from infra.local.endpoints import Endpoints
 from infra.local.kubectl import kubectl
 from infra.local.settings import PlatformSettings
@@ -33,14 +34,6 @@ PAYMENT_DEADLINE_SECONDS = 20  # the demo's 3-D Secure order times out after thi
 PORTS = {"orders": 8001, "inventory": 8002, "payments": 8003}
 TOPIC_PREFIX = "demo."  # demo.kubesaga.orders, ...
 BRIDGE_READY = b"consumer group saga-bridge now reads"  # logged once partitions are assigned
-ORDERS = [
-    ("completes", "SKU-1", 2, "pm_card_visa"),
-    ("completes", "SKU-5", 3, "pm_card_mastercard"),
-    ("completes", "SKU-7", 1, "pm_card_visa"),
-    ("out of stock", "SKU-10", 1, "pm_card_visa"),
-    ("card declined", "SKU-2", 1, "pm_card_chargeDeclined"),
-    ("times out (3-D Secure)", "SKU-3", 1, "pm_card_authenticationRequired"),
-]
 
 
 def main() -> int:
@@ -74,8 +67,8 @@ def main() -> int:
         spawn("saga-operator", [sys.executable, "-m", "operators.saga", "run"], env, logs)
         wait_logged(log, start, BRIDGE_READY, "the saga operator's bridge")
     step("placing orders")
-    placed = place_orders()
-    watch(platform, placed)
+    placed = demo_orders.place_orders(f"http://127.0.0.1:{PORTS['orders']}")
+    demo_orders.watch(platform.kubeconfig, NAMESPACE, placed, PAYMENT_DEADLINE_SECONDS)
     print(explore(logs))
     return 0
 
@@ -151,52 +144,6 @@ def operator_running() -> bool:
         return httpx.get("http://127.0.0.1:9090/metrics", timeout=1).status_code == 200
     except httpx.TransportError:
         return False
-
-
-def place_orders() -> dict[str, str]:
-    placed: dict[str, str] = {}
-    with httpx.Client(base_url=f"http://127.0.0.1:{PORTS['orders']}", timeout=30) as http:
-        for story, sku, quantity, card in ORDERS:
-            response = http.post(
-                "/orders",
-                json={
-                    "customerId": f"c-demo-{len(placed) + 1}",
-                    "items": [{"sku": sku, "quantity": quantity}],
-                    "currency": "EUR",
-                    "paymentMethod": card,
-                },
-                headers={"Idempotency-Key": str(uuid.uuid4())},
-            )
-            if response.status_code != 201:
-                print(f"  {story}: POST /orders answered {response.status_code} {response.text}")
-                continue
-            order_id = response.json()["orderId"]
-            placed[order_id] = story
-            print(f"  {order_id}  {sku} x{quantity} with {card}: {story}")
-    return placed
-
-
-def watch(platform: Endpoints, placed: dict[str, str]) -> None:
-    deadline = time.monotonic() + PAYMENT_DEADLINE_SECONDS + 60
-    while True:
-        table = kubectl(platform.kubeconfig, "get", "orders", "-n", NAMESPACE)
-        rows = [line for line in table.splitlines()[1:] if line.split()[0] in placed]
-        done = [r for r in rows if any(p in r.split() for p in ("Completed", "Cancelled"))]
-        print(f"\n$ kubectl get orders -n {NAMESPACE}   ({len(done)}/{len(placed)} settled)")
-        print(table.splitlines()[0])
-        print("\n".join(rows))
-        if len(done) == len(placed) or time.monotonic() > deadline:
-            break
-        time.sleep(5)
-    print("\nSUMMARY")
-    listed = json.loads(
-        kubectl(platform.kubeconfig, "get", "orders", "-n", NAMESPACE, "-o", "json")
-    )
-    for order in listed["items"]:
-        story = placed.get(order["metadata"]["name"])
-        if story is not None:
-            status = order.get("status", {})
-            print(f"  {story:<24} {status.get('phase', ''):<10} {status.get('reason', '')}")
 
 
 def explore(logs: Path) -> str:
