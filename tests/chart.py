@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
-import threading
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -76,46 +73,3 @@ def pod_spec(workload: Manifest) -> dict[str, Any]:
 def env_of(container: Mapping[str, Any]) -> dict[str, Any]:
     """name -> value, or the valueFrom mapping for variables that come from elsewhere."""
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
-
-
-@contextmanager
-def port_forward(
-    kubeconfig: str | Path, namespace: str, target: str, remote_port: int
-) -> Iterator[int]:
-    """``kubectl port-forward`` to ``target`` (svc/NAME, pod/NAME) on a free local port.
-
-    Yields the local port once kubectl says it forwards; stops that kubectl (by its PID) after.
-    """
-    binary = PlatformSettings().k8s_bin / "kubectl"
-    process = subprocess.Popen(
-        [
-            str(binary),
-            f"--kubeconfig={kubeconfig}",
-            "-n",
-            namespace,
-            "port-forward",
-            "--address=127.0.0.1",
-            target,
-            f":{remote_port}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()  # "Forwarding from 127.0.0.1:PORT -> REMOTE"
-        found = re.search(r"127\.0\.0\.1:(\d+) ->", first)
-        if found is None:
-            process.kill()
-            raise RuntimeError(f"kubectl port-forward {target}: {first}{process.stdout.read()}")
-        # It logs a line per connection: keep draining, or a full pipe would stall it.
-        threading.Thread(target=process.stdout.read, daemon=True).start()
-        yield int(found.group(1))
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
