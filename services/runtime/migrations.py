@@ -7,6 +7,7 @@ Each service keeps its own revisions in ``services/<name>/migrations/versions`` 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import time
@@ -35,6 +36,20 @@ def alembic_config(script_location: Path, url: str) -> Config:
 MIGRATION_LOCK = 0x6B736D69
 
 logger = logging.getLogger(__name__)
+
+
+def add_migrate_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Every service's ``migrate`` subcommand, as the chart's init containers call it."""
+    migrate = commands.add_parser(
+        "migrate", help="create the database if missing; migrate it to head"
+    )
+    migrate.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="wait this long for a Postgres that is still starting (default: %(default)s)",
+    )
 
 
 async def upgrade(

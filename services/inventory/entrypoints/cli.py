@@ -38,16 +38,7 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m services.inventory", description="The kubesaga inventory service."
     )
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    migrate = commands.add_parser(
-        "migrate", help="create the database if missing; migrate it to head"
-    )
-    migrate.add_argument(
-        "--wait",
-        type=float,
-        default=0,
-        metavar="SECONDS",
-        help="wait this long for a Postgres that is still starting (default: %(default)s)",
-    )
+    migrations.add_migrate_command(commands)
     seed = commands.add_parser("seed", help="load a product catalog (insert or refresh)")
     seed.add_argument(
         "--file",

@@ -28,16 +28,7 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m services.payments", description="The kubesaga payments service."
     )
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    migrate = commands.add_parser(
-        "migrate", help="create the database if missing; migrate it to head"
-    )
-    migrate.add_argument(
-        "--wait",
-        type=float,
-        default=0,
-        metavar="SECONDS",
-        help="wait this long for a Postgres that is still starting (default: %(default)s)",
-    )
+    migrations.add_migrate_command(commands)
     serve = commands.add_parser("serve", help="run the API and the outbox relay")
     serve.add_argument("--host", help="override PAYMENTS_HTTP__HOST")
     serve.add_argument("--port", type=int, help="override PAYMENTS_HTTP__PORT")
