@@ -145,7 +145,7 @@ def down(state: State) -> int:
     if was_running:
         drained = node_teardown.drain(state.root, lambda: _stop_if_known(supervisor, "kubelet"))
         if drained:
-            print(f"  removed {drained} pod containers from the node")
+            print(f"  removed {drained} containers (pods and their sandboxes) from the node")
     supervisor.shutdown()
     leftovers = leftover_processes(state.root)
     for pid, command in leftovers:
