@@ -1,8 +1,9 @@
 """`python -m infra.local`: bring the local platform up, report on it, take it down.
 
 The Makefile's `up`, `down`, `status` and `test` targets call this. Start-up goes in waves
-(storage and brokers, then kube-apiserver, then the controllers and kwok), each waiting for
-its readiness probes, printing how long every part took.
+(storage and brokers, then kube-apiserver and containerd, then the controllers and kwok, then
+the real node's kubelet, kube-proxy, CoreDNS and metrics-server), each waiting for its
+readiness probes, printing how long every part took.
 """
 
 from __future__ import annotations
@@ -18,10 +19,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from infra.local.components import Component, components
 from infra.local.endpoints import Endpoints
 from infra.local.kubectl import kubectl
+from infra.local.node import cluster as node_cluster
+from infra.local.node import images as node_images
+from infra.local.node import layout as node_layout
+from infra.local.node import teardown as node_teardown
+from infra.local.node.components import NODE_WAVE, node_components
+from infra.local.node.layout import NODE_NAME
 from infra.local.prepare import prepare
 from infra.local.probes import Probe, check, probes, wait_ready
 from infra.local.settings import PlatformSettings, describe_versions
@@ -33,18 +41,21 @@ def up(state: State) -> None:
     started = time.monotonic()
     print(f"kubesaga local platform ({describe_versions()})", flush=True)
     prepare(state)
-    parts = components(state)
+    parts = [*components(state), *node_components(state)]
     supervisor = Supervisor(state)
     changed = supervisor.write_config(parts)
     if supervisor.running() and changed:
         print("  the platform's configuration changed: restarting it", flush=True)
-        supervisor.shutdown()
+        down(state)
+        prepare(state)  # `down` removed the node's namespace and cgroups
     if not supervisor.running():
         supervisor.start_daemon()
     checks = probes(state)
     for wave in sorted({c.wave for c in parts}):
         members = [c for c in parts if c.wave == wave]
         wave_started = time.monotonic()
+        if wave == NODE_WAVE:
+            _before_node_wave(state)
         supervisor.start([c.name for c in members])
         if wave == 2:
             _register_fake_nodes(state)
@@ -80,8 +91,20 @@ async def _wait_wave(
     await asyncio.gather(*(one(c) for c in members))
 
 
+def _before_node_wave(state: State) -> None:
+    """The sandbox image and the API objects the kubelet, CoreDNS and metrics-server need."""
+    node_images.import_pause(state.root, state.settings)
+    layout = node_layout.load(state.root)
+    assert layout is not None, "prepare() plans the node's layout"
+    node_cluster.apply(state.settings.kubeconfig, layout, state.pki.ca_cert)
+
+
 def _register_fake_nodes(state: State) -> None:
-    """kwok manages Nodes that carry its annotation; it makes them Ready and runs their pods."""
+    """kwok manages Nodes that carry its annotation; it makes them Ready and runs their pods.
+
+    They are tainted, so only what tolerates the taint (scale tests) lands on them; real
+    workloads go to the real node.
+    """
     nodes = [
         {
             "apiVersion": "v1",
@@ -96,6 +119,9 @@ def _register_fake_nodes(state: State) -> None:
                     "kubernetes.io/hostname": f"kwok-node-{index}",
                     "node-role.kubernetes.io/agent": "",
                 },
+            },
+            "spec": {
+                "taints": [{"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}]
             },
             "status": {
                 "allocatable": {"cpu": "16", "memory": "64Gi", "pods": "110"},
@@ -116,6 +142,10 @@ def _register_fake_nodes(state: State) -> None:
 def down(state: State) -> int:
     supervisor = Supervisor(state)
     was_running = supervisor.running()
+    if was_running:
+        drained = node_teardown.drain(state.root, lambda: _stop_if_known(supervisor, "kubelet"))
+        if drained:
+            print(f"  removed {drained} containers (pods and their sandboxes) from the node")
     supervisor.shutdown()
     leftovers = leftover_processes(state.root)
     for pid, command in leftovers:
@@ -127,12 +157,21 @@ def down(state: State) -> int:
             break
         time.sleep(0.1)
         still = leftover_processes(state.root)
+    left = node_teardown.remove(state.root)
+    for thing in left:
+        print(f"  could not remove the node's {thing}", file=sys.stderr)
     if still:
         for pid, command in still:
             print(f"  could not stop {pid}: {command}", file=sys.stderr)
+    if still or left:
         return 1
     print("platform stopped" if was_running else "platform was not running")
     return 0
+
+
+def _stop_if_known(supervisor: Supervisor, name: str) -> None:
+    if any(p.name == name for p in supervisor.processes()):
+        supervisor.stop(name)
 
 
 def _terminate(pid: int) -> None:
@@ -162,8 +201,24 @@ def status(state: State) -> int:
         detail = process.description if ready else (reason or process.description)
         print(f"{process.name:<26}{process.state:<10}{'yes' if ready else 'no':<7}{detail}")
     print()
+    healthy &= _node_status(state)
+    print()
     print(usage(state))
     return 0 if healthy else 1
+
+
+def _node_status(state: State) -> bool:
+    """The real node's Ready condition and the pods on it, as kubectl shows them."""
+    kubeconfig = state.settings.kubeconfig
+    try:
+        print(kubectl(kubeconfig, "get", "node", NODE_NAME, "-o", "wide"), end="")
+        pods = kubectl(kubeconfig, "get", "pods", "--all-namespaces", "-o", "wide",
+                       f"--field-selector=spec.nodeName={NODE_NAME}")  # fmt: skip
+    except RuntimeError as e:
+        print(f"node {NODE_NAME}: {e}")
+        return False
+    print(f"\nPods on {NODE_NAME}:\n{pods or '  none'}", end="" if pods else "\n")
+    return True
 
 
 async def _check_all(checks: dict[str, Probe]) -> dict[str, str | None]:
@@ -230,6 +285,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run", help="run a command with the platform up; stop it after if this run started it"
     )
     run_parser.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --")
+    node_parser = commands.add_parser("node", help="the real worker node")
+    node_commands = node_parser.add_subparsers(dest="node_command", required=True)
+    import_parser = node_commands.add_parser(
+        "import-image",
+        help="import an OCI (or Docker) image archive into the node's containerd (k8s.io)",
+    )
+    import_parser.add_argument("archive", help="e.g. from `buildah push IMAGE oci-archive:FILE`")
+    import_parser.add_argument(
+        "--base-name",
+        help="the repository to name the archive's tags with (for OCI archives whose "
+        "index names only a tag, e.g. localhost/orders)",
+    )
     args = parser.parse_args(argv)
     # Probes poll components that are still starting: their clients' connection errors are
     # expected there, and wait_ready reports the last one if a component never comes up.
@@ -253,6 +320,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 shutil.rmtree(folder, ignore_errors=True)
                 print(f"removed {folder}")
             return code
+        if args.command == "node":
+            report = node_images.import_archive(
+                state.root, Path(args.archive), base_name=args.base_name
+            )
+            print(report, end="")
+            return 0
         command = [c for c in args.cmd if c != "--"] if args.cmd[:1] == ["--"] else args.cmd
         if not command:
             parser.error("run needs a command, e.g. `run -- pytest`")

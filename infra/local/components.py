@@ -2,7 +2,8 @@
 
 Read by the supervisor module (to write supervisord's config) and by the CLI (to start the
 waves in order and wait for each). Flags follow what kubeadm and envtest set for a
-single-host control plane, on loopback ports from settings.Ports.
+single-host control plane, on loopback ports from settings.Ports; the real node's programs
+are in infra/local/node/components.py.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.local.node import layout as node_layout
+from infra.local.node.control_plane import apiserver_flags
 from infra.local.state import State, postgres_os_user
 
 SERVICE_CIDR = "10.96.0.0/16"
@@ -45,6 +48,9 @@ def components(state: State) -> list[Component]:
     settings, ports, pki = state.settings, state.settings.ports, state.pki
     k8s = settings.k8s_bin
     credentials = state.credentials()
+    node = node_layout.load(state.root)
+    if node is None:
+        raise RuntimeError("the node has no layout yet: `up` prepares it first")
     return [
         Component(
             "etcd",
@@ -137,7 +143,6 @@ def components(state: State) -> list[Component]:
                 str(k8s / "kube-apiserver"),
                 f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
                 "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
                 f"--secure-port={ports.apiserver}",
                 f"--cert-dir={state.dir('kube-apiserver')}",
                 f"--tls-cert-file={pki.serving_cert}",
@@ -149,9 +154,7 @@ def components(state: State) -> list[Component]:
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--authorization-mode=Node,RBAC",
                 "--allow-privileged=true",
-                # The `kubernetes` Service cannot point at a loopback address; nothing here
-                # dials it, so the endpoint reconciler is off rather than failing every minute.
-                "--endpoint-reconciler-type=none",
+                *apiserver_flags(state, node),
                 "--profiling=false",
                 "--v=1",
             ],

@@ -111,6 +111,19 @@ build_kwok() {
 }
 build_helm() { go_install "$1" "helm.sh/helm/v3/cmd/helm@$2" -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$2"; }
 build_stripe_mock() { go_install "$1" "github.com/stripe/stripe-mock@$2" -ldflags "-s -w"; }
+build_coredns() { go_install "$1" "github.com/coredns/coredns@$2" -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$2"; }
+build_metrics_server() {
+  go_install "$1" "sigs.k8s.io/metrics-server/cmd/metrics-server@$2" \
+    -ldflags "-s -w -X sigs.k8s.io/metrics-server/pkg/version.gitVersion=$2"
+}
+
+# The sandbox ("pause") binary every pod starts first: holds the pod's namespaces and reaps
+# zombies. Static, so its image needs no libc; infra/local/node/images.py packs it.
+build_pause() {
+  local dir=$1
+  gcc -static -O2 -Wall -o "$dir/bin/pause" "$here/node/pause.c"
+  strip "$dir/bin/pause"
+}
 
 build_kafka() {
   local dir=$1 version=$2
@@ -128,18 +141,12 @@ build_uv() {
   ln -sf ../venv/bin/uv "$dir/bin/uv"
 }
 
-# Postgres and Redis come from Debian's packages. Their maintainer scripts would start
-# system-wide servers; a temporary policy-rc.d stops that, since `make up` runs its own.
-install_debian_servers() {
-  local missing=()
-  [[ -x "$(pg_bindir)/postgres" ]] || missing+=(postgresql)
-  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-  if [[ ${#missing[@]} -eq 0 ]]; then
-    log postgres "$("$(pg_bindir)/postgres" --version | awk '{print $3}')" "system   $(pg_bindir)"
-    log redis "$(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/')" "system   $(command -v redis-server)"
-    return
-  fi
-  echo "installing ${missing[*]} from Debian's packages"
+# apt_install LOG PACKAGE...: Debian packages whose maintainer scripts would start system-wide
+# daemons (postgresql, redis-server, containerd); a temporary policy-rc.d stops that, since
+# `make up` runs its own, inside the platform's state folder.
+apt_install() {
+  local logfile=$1; shift
+  echo "installing $* from Debian's packages"
   local sudo=""
   [[ $(id -u) -eq 0 ]] || sudo="sudo"
   local policy=/usr/sbin/policy-rc.d created_policy=""
@@ -148,11 +155,43 @@ install_debian_servers() {
     $sudo chmod +x "$policy"
     created_policy=1
   fi
-  run_logged apt-get "$cache/apt.log" bash -c \
-    "$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q ${missing[*]}"
+  local status=0
+  run_logged apt-get "$logfile" bash -c \
+    "$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q $*" || status=$?
   [[ -z $created_policy ]] || $sudo rm -f "$policy"
-  log postgres "$("$(pg_bindir)/postgres" --version | awk '{print $3}')" "installed"
-  log redis "$(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/')" "installed"
+  return "$status"
+}
+
+# Postgres and Redis come from Debian's packages; `make up` runs its own servers.
+install_debian_servers() {
+  local missing=()
+  [[ -x "$(pg_bindir)/postgres" ]] || missing+=(postgresql)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    apt_install "$cache/apt.log" "${missing[@]}"
+  fi
+  log postgres "$("$(pg_bindir)/postgres" --version | awk '{print $3}')" "system   $(pg_bindir)"
+  log redis "$(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/')" "system   $(command -v redis-server)"
+}
+
+# The real worker node's runtime, from Debian's packages: containerd 1.6 (the kubelet
+# accepts it, and a Debian package saves building containerd 2 from source), runc, the CNI
+# plugins, iptables for kube-proxy, socat for the apiserver relay, gcc and the static libc to
+# build the pause binary, umoci to pack OCI images, and a static busybox for the test image.
+install_debian_node() {
+  local missing=() check
+  for check in containerd:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins \
+    iptables:iptables socat:socat gcc:gcc /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev \
+    umoci:umoci /bin/busybox:busybox-static; do
+    local what=${check%%:*} package=${check#*:}
+    if [[ $what == /* ]]; then [[ -e $what ]] || missing+=("$package")
+    else command -v "$what" >/dev/null 2>&1 || missing+=("$package"); fi
+  done
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    apt_install "$cache/apt-node.log" "${missing[@]}"
+  fi
+  log containerd "$(containerd --version | awk '{print $3}')" "system   $(command -v containerd)"
+  log runc "$(runc --version | awk 'NR==1 {print $3}')" "system   $(command -v runc)"
 }
 
 # Debian keeps postgres off PATH, under /usr/lib/postgresql/<major>/bin; take the newest.
@@ -177,6 +216,10 @@ main() {
   install_tool helm "$HELM_VERSION" build_helm
   install_tool kwok "$KWOK_VERSION" build_kwok
   install_tool kubesaga-k8s "$K8S_VERSION-$(k8s_wrapper_digest)" build_k8s
+  install_debian_node
+  install_tool coredns "$COREDNS_VERSION" build_coredns
+  install_tool metrics-server "$METRICS_SERVER_VERSION" build_metrics_server
+  install_tool pause "$PAUSE_VERSION-$(sha256sum "$here/node/pause.c" | cut -c1-8)" build_pause
 }
 
 main "$@"

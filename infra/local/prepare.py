@@ -16,6 +16,8 @@ from pathlib import Path
 
 from infra.local.components import postgres_bindir
 from infra.local.kubeconfig import write_kubeconfig
+from infra.local.node import layout as node_layout
+from infra.local.node.prepare import prepare_node
 from infra.local.pki import ADMIN, CONTROLLER_MANAGER, KWOK, SCHEDULER, ensure_pki
 from infra.local.state import State, postgres_os_user
 
@@ -37,7 +39,8 @@ logger.state_change.level = WARN
 
 def prepare(state: State) -> None:
     state.logs  # noqa: B018 - creates the folder supervisord writes into
-    pki = ensure_pki(state.root / "pki")
+    layout = node_layout.plan(state.root)
+    pki = ensure_pki(state.root / "pki", serving_ips=(layout.node_ip,))
     server = f"https://127.0.0.1:{state.settings.ports.apiserver}"
     write_kubeconfig(state.settings.kubeconfig, pki=pki, identity=ADMIN, server=server)
     for name, identity in (
@@ -48,6 +51,7 @@ def prepare(state: State) -> None:
         write_kubeconfig(state.kubeconfig_for(name), pki=pki, identity=identity, server=server)
     _prepare_kafka(state)
     _prepare_postgres(state)
+    prepare_node(state, layout)
 
 
 def _prepare_kafka(state: State) -> None:

@@ -18,6 +18,7 @@ import redis.asyncio as redis
 from aiokafka.admin import AIOKafkaAdminClient
 
 from infra.local.endpoints import Endpoints
+from infra.local.node.probes import node_probes
 from infra.local.pki import ADMIN
 from infra.local.state import State
 
@@ -107,6 +108,7 @@ def probes(state: State) -> dict[str, Probe]:
             f"https://127.0.0.1:{ports.scheduler}/healthz", verify=False
         ),
         "kwok": nodes_ready,
+        **node_probes(state, admin_tls),
     }
 
 

@@ -128,7 +128,16 @@ async def test_a_deployment_gets_a_ready_pod_on_a_kwok_node(
                 selector=client.V1LabelSelector(match_labels=labels),
                 template=client.V1PodTemplateSpec(
                     metadata=client.V1ObjectMeta(labels=labels),
-                    spec=client.V1PodSpec(containers=[container]),
+                    # kwok's nodes are tainted so that real workloads go to the real node.
+                    spec=client.V1PodSpec(
+                        containers=[container],
+                        node_selector={"type": "kwok"},
+                        tolerations=[
+                            client.V1Toleration(
+                                key="kwok.x-k8s.io/node", value="fake", effect="NoSchedule"
+                            )
+                        ],
+                    ),
                 ),
             ),
         ),
