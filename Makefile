@@ -10,7 +10,7 @@ PYTHON := .venv/bin/python
 PLATFORM := $(PYTHON) -m infra.local
 
 .DEFAULT_GOAL := help
-.PHONY: help tools venv up down status clean demo lint typecheck test bench
+.PHONY: help tools venv up down status clean demo images lint typecheck test bench
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,6 +41,9 @@ clean: ## stop the platform and delete its data (.local/)
 
 demo: up ## the platform, the services and the saga operator, and a mix of orders to watch
 	@$(PYTHON) -m infra.local.demo
+
+images: tools venv ## build the container images (buildah, no Docker) into .local/images/*.tar
+	@$(PYTHON) -m infra.images build
 
 lint: venv ## ruff lint and format check, import-linter layer contracts
 	@$(PYTHON) -m ruff check .
