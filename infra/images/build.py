@@ -30,6 +30,8 @@ def bud_arguments(image: Image, store: Store) -> list[str]:
         args += ["--tag", tag]
     for key, value in sorted(image.build_args.items()):
         args += ["--build-arg", f"{key}={value}"]
+    for key, value in sorted(image.labels.items()):
+        args += ["--label", f"{key}={value}"]
     for name, path in sorted(image.contexts.items()):
         if not path.is_dir():
             raise FileNotFoundError(f"{image.name} needs {path} (run `make tools` first)")
@@ -45,8 +47,16 @@ def build(image: Image, store: Store, log: Path) -> None:
     store.run(bud_arguments(image, store), log=log, cwd=REPO_ROOT)
 
 
-def write_archive(image: Image, store: Store, archive: Path, log: Path) -> None:
-    """Push the image to an OCI layout, name every tag in its index, and tar it atomically."""
+def write_archive(image: Image, store: Store, archive: Path, log: Path) -> bool:
+    """Push the image to an OCI layout, name every tag in its index, and tar it atomically.
+
+    Skipped (returns False) when the archive already holds this very image under these tags:
+    a push recompresses every layer, the slowest part of a warm build.
+    """
+    stamp = archive.with_suffix(".stamp")
+    identity = json.dumps({"image": store.image_id(image.tags[0]), "tags": image.tags})
+    if archive.exists() and stamp.exists() and stamp.read_text() == identity:
+        return False
     archive.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=archive.parent, prefix=f".{image.name}-") as scratch:
         layout = Path(scratch) / "layout"
@@ -62,6 +72,8 @@ def write_archive(image: Image, store: Store, archive: Path, log: Path) -> None:
             for entry in sorted(layout.iterdir()):
                 tar.add(entry, arcname=entry.name)
         shutil.move(partial, archive)
+    stamp.write_text(identity)
+    return True
 
 
 def add_references(index_file: Path, tags: tuple[str, ...]) -> None:

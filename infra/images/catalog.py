@@ -31,6 +31,9 @@ class Image:
     contexts: Mapping[str, Path] = dataclasses.field(default_factory=dict)
     # Images this one builds FROM or bind-mounts, besides the Debian base.
     requires: tuple[str, ...] = ()
+    # Set by `buildah bud --label`: buildah's layer cache ignores a changed ARG in a LABEL
+    # step, so a label that follows the git revision is given on the command line too.
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # False for build-time helpers that no cluster runs (the uv stand-in).
     archive: bool = True
 
@@ -71,6 +74,10 @@ def catalog(settings: PlatformSettings) -> list[Image]:
             (f"{KUBESAGA_REPOSITORY}:{version}", f"{KUBESAGA_REPOSITORY}:dev"),
             {"VERSION": version, "REVISION": git_revision()},
             requires=("uv",),
+            labels={
+                "org.opencontainers.image.version": version,
+                "org.opencontainers.image.revision": git_revision(),
+            },
         ),
         Image("postgres", ("docker.io/library/postgres:15-bookworm",)),
         Image("redis", ("docker.io/library/redis:7.0-bookworm",)),

@@ -46,14 +46,16 @@ def build_images(settings: PlatformSettings, names: Sequence[str]) -> list[Path]
         log.write_text("")
         build.build(image, images_store, log)
         built = time.monotonic() - step
+        written = "no archive"
         if image.archive:
             archive = archive_path(settings, image)
-            build.write_archive(image, images_store, archive, log)
+            written = "archive" if build.write_archive(image, images_store, archive, log) else ""
+            written = written or "archive unchanged"
             archives.append(archive)
         total = time.monotonic() - step
         print(
             f"  {image.name:<12} {total:6.1f}s  {image.tags[0]}"
-            f" (build {built:.1f}s, archive {total - built:.1f}s)",
+            f" (build {built:.1f}s, {written} {total - built:.1f}s)",
             flush=True,
         )
     print(f"images ready in {time.monotonic() - started:.1f}s")

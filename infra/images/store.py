@@ -105,6 +105,9 @@ class Store:
         found: dict[str, Any] = json.loads(out)
         return found
 
+    def image_id(self, reference: str) -> str:
+        return self.run(["images", "--quiet", "--no-trunc", reference]).strip()
+
     def labels(self, reference: str) -> Mapping[str, str]:
         found = self.inspect(reference)
         if found is None:
