@@ -81,10 +81,15 @@ class Bundles:
         return self.unpack(archive) / "rootfs"
 
     def container(
-        self, archive: Path, args: Sequence[str] | None = None, env: Mapping[str, str] = {}
+        self,
+        archive: Path,
+        args: Sequence[str] | None = None,
+        env: Mapping[str, str] = {},
+        mounts: Sequence[Mapping[str, object]] = (),
     ) -> Container:
-        """A container of the image (its own entrypoint and command unless ``args``)."""
-        return Container(self.unpack(archive), self.root / "runc", args, env)
+        """A container of the image (its own entrypoint and command unless ``args``);
+        ``mounts`` are OCI mounts, e.g. a writable data volume or an emptyDir."""
+        return Container(self.unpack(archive), self.root / "runc", args, env, mounts)
 
 
 class Container:
@@ -96,6 +101,7 @@ class Container:
         runc_root: Path,
         args: Sequence[str] | None,
         env: Mapping[str, str],
+        mounts: Sequence[Mapping[str, object]] = (),
     ) -> None:
         self.id = f"kubesaga-image-test-{uuid.uuid4().hex[:10]}"
         self.runc_root = runc_root
@@ -108,14 +114,8 @@ class Container:
             process["args"] = list(args)
         process["env"] = [*process["env"], *(f"{key}={value}" for key, value in env.items())]
         config["root"] = {"path": str(image_bundle / "rootfs"), "readonly": True}
-        config["mounts"].append(
-            {
-                "destination": "/tmp",
-                "type": "tmpfs",
-                "source": "tmpfs",
-                "options": ["nosuid", "nodev", "mode=1777", "size=64m"],
-            }
-        )
+        config["mounts"].append(tmpfs("/tmp"))
+        config["mounts"].extend(dict(mount) for mount in mounts)
         config["linux"]["cgroupsPath"] = f"/{self.id}"
         config["hooks"] = {
             "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", LOOPBACK_UP]}]
@@ -168,10 +168,16 @@ class Container:
             f"no line with {needle!r} within {timeout}s; output:\n" + "\n".join(seen)
         )
 
-    def exec(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    def exec(
+        self, *args: str, env: Mapping[str, str] = {}, timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
         """Run a command inside the running container (its namespaces and user)."""
+        options = [f"--env={key}={value}" for key, value in env.items()]
         return subprocess.run(
-            self.runc("exec", self.id, *args), capture_output=True, text=True, timeout=timeout
+            self.runc("exec", *options, self.id, *args),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def signal(self, name: str) -> None:
@@ -198,3 +204,15 @@ class Container:
                 self.process.stdout.close()
         subprocess.run(self.runc("delete", "--force", self.id), capture_output=True)
         shutil.rmtree(self.bundle, ignore_errors=True)
+
+
+def bind(source: Path, destination: str, *, read_only: bool = False) -> dict[str, object]:
+    """An OCI bind mount, as a volume or a ConfigMap would be."""
+    options = ["rbind", "ro" if read_only else "rw"]
+    return {"destination": destination, "type": "bind", "source": str(source), "options": options}
+
+
+def tmpfs(destination: str, mode: str = "1777") -> dict[str, object]:
+    """A tmpfs, as an emptyDir with medium Memory would be."""
+    options = ["nosuid", "nodev", f"mode={mode}", "size=64m"]
+    return {"destination": destination, "type": "tmpfs", "source": "tmpfs", "options": options}
