@@ -53,7 +53,7 @@ lint: venv ## ruff lint and format check, import-linter layer contracts
 typecheck: venv ## mypy --strict over the code and the tests
 	@$(PYTHON) -m mypy
 
-test: tools venv lint typecheck ## lint, type-check, then pytest on the real platform
+test: tools venv lint typecheck images ## lint, type-check, build the images, then pytest on the real platform
 	@$(PLATFORM) run -- $(PYTHON) -m pytest
 
 bench: tools venv ## POST /orders latency (1,000 requests) against real orders + inventory processes

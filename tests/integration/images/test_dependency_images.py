@@ -87,3 +87,37 @@ def test_redis_takes_server_arguments(
         assert container.exec(
             *cli, "-a", "r3dis-pw", "CONFIG", "GET", "protected-mode"
         ).stdout.split() == ["protected-mode", "no"]
+
+
+def test_kafka_formats_with_cluster_id_and_starts_from_kafka_env(
+    bundles: Bundles, archives: dict[str, Path], tmp_path: Path
+) -> None:
+    """The official convention: KAFKA_* -> server.properties, CLUSTER_ID formats KRaft."""
+    cluster_id = "kubesagaTestCluster0Aw"
+    env = {
+        "CLUSTER_ID": cluster_id,
+        "KAFKA_NODE_ID": "1",
+        "KAFKA_PROCESS_ROLES": "broker,controller",
+        "KAFKA_LISTENERS": "PLAINTEXT://:9092,CONTROLLER://:9093",
+        "KAFKA_ADVERTISED_LISTENERS": "PLAINTEXT://127.0.0.1:9092",
+        "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
+        "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@127.0.0.1:9093",
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
+        "KAFKA_NUM_PARTITIONS": "3",
+        "KAFKA_HEAP_OPTS": "-Xms128m -Xmx256m",
+    }
+    data = volume(tmp_path, "data", 1000)
+    # The broker writes its server.properties at start-up, as upstream's does: on a read-only
+    # root that folder is an emptyDir (runc gives a tmpfs its mountpoint's owner, so a bind).
+    config_dir = volume(tmp_path, "config", 1000)
+    mounts = [bind(data, "/var/lib/kafka/data"), bind(config_dir, "/opt/kafka/config")]
+    with bundles.container(archives["kafka"], env=env, mounts=mounts) as container:
+        container.start()
+        container.wait_for_line("Kafka Server started", 120)
+        config = container.exec("cat", "/opt/kafka/config/server.properties").stdout
+        assert "num.partitions=3" in config.splitlines()
+        assert "log.dirs=/var/lib/kafka/data" in config.splitlines()
+        assert "heap.opts" not in config
+    meta = (data / "meta.properties").read_text()
+    assert f"cluster.id={cluster_id}" in meta.splitlines()
