@@ -10,7 +10,7 @@ PYTHON := .venv/bin/python
 PLATFORM := $(PYTHON) -m infra.local
 
 .DEFAULT_GOAL := help
-.PHONY: help tools venv up down status clean demo demo-processes lint typecheck test bench
+.PHONY: help tools venv up down status clean demo demo-processes images lint typecheck test bench
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +45,9 @@ demo: up ## the platform, the services and the saga operator, and a mix of order
 demo-processes: up ## the inner loop: services and operator as host processes, the demo orders
 	@$(PYTHON) -m infra.local.demo_processes
 
+images: tools venv ## build the container images (buildah, no Docker) into .local/images/*.tar
+	@$(PYTHON) -m infra.images build
+
 lint: venv ## ruff lint and format check, import-linter layer contracts
 	@$(PYTHON) -m ruff check .
 	@$(PYTHON) -m ruff format --check .
@@ -53,7 +56,7 @@ lint: venv ## ruff lint and format check, import-linter layer contracts
 typecheck: venv ## mypy --strict over the code and the tests
 	@$(PYTHON) -m mypy
 
-test: tools venv lint typecheck ## lint, type-check, then pytest on the real platform
+test: tools venv lint typecheck images ## lint, type-check, build the images, then pytest on the real platform
 	@$(PLATFORM) run -- $(PYTHON) -m pytest
 
 bench: tools venv ## POST /orders latency (1,000 requests) against real orders + inventory processes

@@ -194,6 +194,33 @@ install_debian_node() {
   log runc "$(runc --version | awk 'NR==1 {print $3}')" "system   $(command -v runc)"
 }
 
+# The image builder (`make images`) and its tests: mmdebstrap makes the Debian base, buildah
+# builds the Containerfiles, umoci unpacks an image into a runtime bundle and runc runs it.
+# None of them runs a daemon; the policy-rc.d guard is kept for their dependencies.
+install_image_tools() {
+  local missing=() tool
+  for tool in mmdebstrap buildah umoci runc; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    log images "-" "system   mmdebstrap buildah umoci runc"
+    return
+  fi
+  echo "installing ${missing[*]} from Debian's packages"
+  local sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  local policy=/usr/sbin/policy-rc.d created_policy=""
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod +x "$policy"
+    created_policy=1
+  fi
+  run_logged apt-get "$cache/apt-images.log" bash -c \
+    "$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q ${missing[*]}"
+  [[ -z $created_policy ]] || $sudo rm -f "$policy"
+  log images "-" "installed ${missing[*]}"
+}
+
 # Debian keeps postgres off PATH, under /usr/lib/postgresql/<major>/bin; take the newest.
 pg_bindir() {
   local newest
@@ -210,6 +237,7 @@ main() {
   mkdir -p "$cache"
   echo "kubesaga tools (cache: $cache)"
   install_debian_servers
+  install_image_tools
   install_tool uv "$UV_VERSION" build_uv
   install_tool kafka "$KAFKA_VERSION" build_kafka
   install_tool stripe-mock "$STRIPE_MOCK_VERSION" build_stripe_mock
