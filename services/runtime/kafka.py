@@ -26,6 +26,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     InvalidProducerEpoch,
     InvalidProducerIdMapping,
+    KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
     OutOfOrderSequenceNumber,
@@ -192,13 +193,11 @@ async def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
     wanted = sorted(set(topics))
     if not wanted:
         return
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers,
-        client_id=settings.client_id,
-        request_timeout_ms=settings.request_timeout_ms,
-    )
     try:
-        await admin.start()
+        admin = await _started_admin(settings)
+    except KafkaError as e:
+        raise TopicSetupError(f"could not set up topics {', '.join(wanted)}: {e!r}") from e
+    try:
         existing = set(await admin.list_topics())
         missing = [topic for topic in wanted if topic not in existing]
         if missing:
@@ -215,6 +214,29 @@ async def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
         raise TopicSetupError(f"could not set up topics {', '.join(wanted)}: {e!r}") from e
     finally:
         await admin.close()
+
+
+async def _started_admin(settings: KafkaSettings) -> AIOKafkaAdminClient:
+    """An admin client connected to the cluster, waiting up to ``startup_wait`` for a broker
+    that is not reachable yet (a pod starting next to its Kafka, as on a first install)."""
+    deadline = time.monotonic() + settings.startup_wait.total_seconds()
+    while True:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=settings.bootstrap_servers,
+            client_id=settings.client_id,
+            request_timeout_ms=settings.request_timeout_ms,
+        )
+        try:
+            await admin.start()
+            return admin
+        except KafkaConnectionError as e:
+            await admin.close()
+            if time.monotonic() >= deadline:
+                raise TopicSetupError(
+                    f"no Kafka broker answers at {settings.bootstrap_servers}: {e}"
+                ) from e
+            logger.warning("waiting for Kafka at %s (%s)", settings.bootstrap_servers, e)
+            await asyncio.sleep(1)
 
 
 def _raise_for_creation_errors(topic_errors: Sequence[Any]) -> None:

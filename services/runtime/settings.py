@@ -36,6 +36,9 @@ class KafkaSettings(BaseModel):
     # production) keep their events apart: each topic this process writes or reads is the
     # prefix plus the contract's name (``kubesaga.orders`` -> ``staging.kubesaga.orders``).
     topic_prefix: str = Field(default="", max_length=100, pattern=r"^[A-Za-z0-9._-]*$")
+    # How long start-up waits for a broker that does not answer yet (a pod starting beside its
+    # Kafka); zero fails at once, as a process beside a running cluster should.
+    startup_wait: timedelta = Field(default=timedelta(0), ge=timedelta(0))
 
     def topic(self, name: str) -> str:
         """The cluster's name for the contract's topic ``name``."""

@@ -122,6 +122,9 @@ Call with (dict "root" $ "prefix" "ORDERS" "database" "orders" "port" 8001).
   value: {{ $root.Values.kafka.partitions | quote }}
 - name: {{ $p }}_KAFKA__TOPIC_REPLICATION
   value: {{ include "kubesaga.kafkaReplication" $root | quote }}
+# Pods start beside their Kafka on a first install: wait for it rather than crash-loop.
+- name: {{ $p }}_KAFKA__STARTUP_WAIT
+  value: "PT120S"
 {{ include "kubesaga.secretEnv" (dict "root" $root "name" (printf "%s_AUTH__SERVICE_TOKEN" $p) "key" "service-token") }}
 {{ include "kubesaga.secretEnv" (dict "root" $root "name" (printf "%s_AUTH__JWT_SECRET" $p) "key" "jwt-secret") }}
 - name: {{ $p }}_HTTP__HOST

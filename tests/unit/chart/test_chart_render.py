@@ -149,6 +149,7 @@ def test_the_operator_runs_one_recreated_replica_probed_by_kopf(
     container = pod_spec(operator)["containers"][0]
     assert "--liveness=http://0.0.0.0:8080/healthz" in container["args"]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "liveness"}
+    assert container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "liveness"}
     assert pod_spec(operator)["serviceAccountName"] == "shop-kubesaga-operator"
     assert "SAGA_SHARDS__INDEX" not in env_of(container), "one shard handles every Order"
 
