@@ -200,28 +200,38 @@ async def _never_waits(seconds: float) -> bool:
 
 
 async def _start(memo: kopf.Memo, settings: SagaSettings) -> None:
+    try:
+        await _start_parts(memo, settings)
+    except BaseException:
+        await _stop(memo)  # kopf retries a failed start-up: each try begins with nothing open
+        raise
+
+
+async def _start_parts(memo: kopf.Memo, settings: SagaSettings) -> None:
     orders, api = await Orders.connect(settings.namespace)
     memo.api = api
     memo.ctx = reconciler.Context(settings=settings, services=Services(settings), orders=orders)
-    if settings.metrics_port:
+    if settings.metrics_port and not memo.get("metrics_serving"):
+        # Once per process: kopf retries a failed start-up in the same process and memo.
         start_http_server(settings.metrics_port)
+        memo.metrics_serving = True
         logger.info("metrics on :%d/metrics", settings.metrics_port)
     if settings.bridge_enabled:
-        producer = await start_producer(settings.kafka)
-        consumer: InboxConsumer[Any] = Bridge(orders, settings).consumer(producer)
+        memo.producer = await start_producer(settings.kafka)
+        consumer: InboxConsumer[Any] = Bridge(orders, settings).consumer(memo.producer)
         await consumer.start()
-        memo.producer, memo.bridge = producer, consumer
+        memo.bridge = consumer
 
 
 async def _stop(memo: kopf.Memo) -> None:
-    bridge = memo.get("bridge")
-    if bridge is not None:
-        await bridge.stop()
-        await memo.producer.stop()
-    ctx = memo.get("ctx")
+    for part in ("bridge", "producer"):
+        running = memo.pop(part, None)
+        if running is not None:
+            await running.stop()
+    ctx = memo.pop("ctx", None)
     if ctx is not None:
         await ctx.services.close()
-    api = memo.get("api")
+    api = memo.pop("api", None)
     if api is not None:
         await api.close()
     await asyncio.sleep(0)

@@ -178,9 +178,17 @@ async def _stop_quietly(producer: AIOKafkaProducer, timeout: float) -> None:
 async def start_producer(
     settings: KafkaSettings, *, client_id: str | None = None
 ) -> IdempotentProducer:
+    if settings.startup_wait:
+        await wait_for_cluster(settings)
     producer = IdempotentProducer(settings, client_id=client_id)
     await producer.start()
     return producer
+
+
+async def wait_for_cluster(settings: KafkaSettings) -> None:
+    """Return once a broker answers, waiting up to ``startup_wait``; TopicSetupError if none."""
+    admin = await _started_admin(settings)
+    await admin.close()
 
 
 async def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
