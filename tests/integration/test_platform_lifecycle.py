@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.local.node import cgroups
+from infra.local.kubectl import kubectl
+from infra.local.node import cgroups, images
 from infra.local.node.layout import instance_id
 from infra.local.node.teardown import mounts_under
 from infra.local.settings import REPO_ROOT, PlatformSettings, Ports
@@ -105,8 +106,33 @@ def test_up_then_down_leaves_no_process_behind(instance: tuple[Path, dict[str, s
     assert "kubesaga-node" in status.stdout and " Ready " in status.stdout, status.stdout
     assert host_sysctls() == sysctls_before, "the kubelet changed the host's sysctls"
 
+    # A running pod, imported through the CLI, that `down` must take with it.
+    archive = state / "busybox.tar"
+    images.pack(
+        archive, files={"/bin/busybox": Path("/bin/busybox")}, entrypoint=["/bin/busybox"], tag="1"
+    )
+    imported = run("node", "import-image", str(archive), "--base-name", "localhost/busybox")
+    assert imported.returncode == 0 and "localhost/busybox:1" in imported.stdout, imported.stderr
+    kubeconfig = state / "kubeconfig"
+    # A fresh namespace's `default` service account comes a moment after the controllers.
+    kubectl(kubeconfig, "wait", "--for=create", "serviceaccount/default", "--timeout=30s")
+    kubectl(
+        kubeconfig,
+        "run",
+        "sleeper",
+        "--image=localhost/busybox:1",
+        "--image-pull-policy=Never",
+        "--",
+        "/bin/busybox",
+        "sleep",
+        "3600",
+    )
+    kubectl(kubeconfig, "wait", "--for=condition=Ready", "pod/sleeper", "--timeout=60s")
+    assert cgroups.processes(f"/kubesaga-{instance_id(state)}"), "the pod is not in our cgroups"
+
     stopped = run("down")
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert "removed" in stopped.stdout, stopped.stdout
     assert leftover_processes(state) == []
     assert host_traces(state) == []
     assert host_sysctls() == sysctls_before

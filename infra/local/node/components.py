@@ -16,7 +16,7 @@ from __future__ import annotations
 from infra.local.components import Component
 from infra.local.node import layout as node_layout
 from infra.local.node.configs import NodeFiles, kubelet_flags
-from infra.local.node.layout import METRICS_SERVER_PORT, NodeLayout
+from infra.local.node.layout import METRICS_SERVER_PORT, NODE_LABEL, NodeLayout
 from infra.local.node.prepare import node_kubeconfig
 from infra.local.state import State
 
@@ -130,6 +130,7 @@ def node_components(state: State) -> list[Component]:
                 "--kubelet-preferred-address-types=InternalIP",
                 f"--kubelet-certificate-authority={pki.ca_cert}",
                 "--kubelet-use-node-status-port",
+                f"--node-selector={NODE_LABEL}",
                 "--metric-resolution=10s",
                 "--kubelet-request-timeout=5s",
                 "--profiling=false",

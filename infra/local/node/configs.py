@@ -18,6 +18,7 @@ from pathlib import Path
 from infra.local.node.layout import (
     KUBE_PROXY_HEALTHZ_PORT,
     KUBELET_PORT,
+    NODE_LABEL,
     NODE_NAME,
     NodeLayout,
     node_folder,
@@ -121,7 +122,6 @@ def write_all(
     )
     _write(files.corefile, corefile(layout, kubeconfigs["coredns"]))
     _write_mount_files(files)
-    files.holder_pid.unlink(missing_ok=True)  # the holder writes it once its mounts are made
 
 
 def containerd_config(files: NodeFiles) -> str:
@@ -248,7 +248,7 @@ def kubelet_flags(files: NodeFiles, layout: NodeLayout, kubeconfig: Path) -> lis
         f"--root-dir={files.kubelet_root}",
         f"--hostname-override={NODE_NAME}",
         f"--node-ip={layout.node_ip}",
-        "--node-labels=kubesaga.io/node=real",
+        f"--node-labels={NODE_LABEL}",
         "--v=1",
     ]
 

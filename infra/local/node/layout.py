@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 NODE_NAME = "kubesaga-node"
+# The kubelet labels its Node so; metrics-server scrapes only it (kwok nodes have no kubelet).
+NODE_LABEL = "kubesaga.io/node=real"
 KUBELET_PORT = 10250
 KUBE_PROXY_HEALTHZ_PORT = 10256
 METRICS_SERVER_PORT = 4443

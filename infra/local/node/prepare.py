@@ -12,6 +12,7 @@ from pathlib import Path
 from infra.local.kubeconfig import write_kubeconfig
 from infra.local.node import cgroups, configs, network
 from infra.local.node.layout import NODE_NAME, NodeLayout
+from infra.local.node.probes import holder_pid
 from infra.local.pki import (
     COREDNS,
     KUBE_PROXY,
@@ -31,6 +32,11 @@ METRICS_SERVER_NAMES = (
 
 
 def prepare_node(state: State, layout: NodeLayout) -> None:
+    files = configs.NodeFiles.of(state.root)
+    if holder_pid(files, state.root) is None:
+        # A file left by a holder that is gone: the next holder writes it once its mounts
+        # are made, and until then nothing may enter a namespace a reused PID names.
+        files.holder_pid.unlink(missing_ok=True)
     network.ensure(layout)
     cgroups.ensure(layout.cgroup_root)
     pki = state.pki
@@ -60,7 +66,7 @@ def prepare_node(state: State, layout: NodeLayout) -> None:
         )
     }
     configs.write_all(
-        configs.NodeFiles.of(state.root),
+        files,
         layout,
         ca_cert=pki.ca_cert,
         kubelet_serving=pki.serving("kubelet-serving"),

@@ -19,6 +19,7 @@ from infra.local.node.configs import NodeFiles
 from infra.local.node.dns import resolve_a
 from infra.local.node.layout import KUBE_PROXY_HEALTHZ_PORT, NODE_NAME
 from infra.local.state import State
+from infra.local.supervisor import INSTANCE_VARIABLE
 
 Probe = Callable[[], Awaitable[None]]
 KUBERNETES_SERVICE_IP = "10.96.0.1"
@@ -44,7 +45,7 @@ def node_probes(state: State, admin_tls: Callable[[], ssl.SSLContext]) -> dict[s
         return body
 
     async def mounts() -> None:
-        pid = holder_pid(files)
+        pid = holder_pid(files, state.root)
         if pid is None:
             raise NodeNotReady("the mount namespace's holder has not written its PID yet")
         if os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt"):
@@ -107,13 +108,19 @@ def node_probes(state: State, admin_tls: Callable[[], ssl.SSLContext]) -> dict[s
     }
 
 
-def holder_pid(files: NodeFiles) -> int | None:
-    """The live holder of the node's mount namespace, from the file it writes."""
+def holder_pid(files: NodeFiles, state_root: Path) -> int | None:
+    """The live holder of this instance's mount namespace, from the file it writes.
+
+    The PID must still be a process supervisord started for this state folder: a PID reused
+    by anything else (another instance's holder, say) is not ours to enter.
+    """
     try:
         pid = int(files.holder_pid.read_text().strip())
-    except (FileNotFoundError, ValueError):
+        environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except (OSError, ValueError):
         return None
-    return pid if Path(f"/proc/{pid}").exists() else None
+    marker = f"{INSTANCE_VARIABLE}={state_root}".encode()
+    return pid if marker in environment else None
 
 
 def condition_true(resource: dict[str, object], kind: str) -> bool:

@@ -56,6 +56,7 @@ def remove(state_root: Path) -> list[str]:
     if layout is None:
         return []
     left = cgroups.remove(layout.cgroup_root)
+    NodeFiles.of(state_root).holder_pid.unlink(missing_ok=True)
     network.remove(layout)
     left += network.leftovers(layout)
     left += [f"mount {m}" for m in mounts_under(state_root)]
