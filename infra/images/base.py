@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -77,7 +78,8 @@ def ensure_base(store: Store, cache: Path, log: Path) -> str:
     made = "cached"
     if not rootfs.exists():
         cache.mkdir(parents=True, exist_ok=True)
-        partial = rootfs.with_suffix(".partial")
+        # Per process, so two checkouts building at once never write the same file.
+        partial = rootfs.with_suffix(f".{os.getpid()}.partial")
         started = time.monotonic()
         with log.open("a") as out:
             # A private mount namespace: mmdebstrap's /proc, /sys and /dev mounts never show.

@@ -44,6 +44,7 @@ def build_images(settings: PlatformSettings, names: Sequence[str]) -> list[Path]
         step = time.monotonic()
         log = logs / f"{image.name}.log"
         log.write_text("")
+        print(f"  {image.name:<12} building (log: {log})", flush=True)
         build.build(image, images_store, log)
         built = time.monotonic() - step
         written = "no archive"

@@ -30,7 +30,7 @@ def test_no_compilers_installers_or_package_caches(bundles: Bundles, kubesaga: P
         f"/{folder}/{tool}"
         for folder in BIN_DIRS
         for tool in (*COMPILERS, "pip", "uv")
-        if (rootfs / folder / tool).exists()
+        if (rootfs / folder / tool).exists() or (rootfs / folder / tool).is_symlink()
     ]
     assert found == []
     lists = rootfs / "var/lib/apt/lists"
