@@ -22,7 +22,7 @@ def helm(*args: str, kubeconfig: str | Path | None = None, check: bool = True) -
     binary = PlatformSettings().tool_bin("helm", "HELM_VERSION") / "helm"
     extra = [f"--kubeconfig={kubeconfig}"] if kubeconfig else []
     result = subprocess.run(
-        [str(binary), *args, *extra], capture_output=True, text=True, check=False, timeout=300
+        [str(binary), *args, *extra], capture_output=True, text=True, check=False, timeout=480
     )
     if check and result.returncode != 0:
         raise RuntimeError(f"helm {' '.join(args)} failed:\n{result.stderr.strip()}")

@@ -9,9 +9,11 @@ the kubelet, as `kubectl` users do.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
+import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +60,33 @@ def busybox_image(tmp_path_factory: pytest.TempPathFactory) -> str:
     )
     assert IMAGE in report, report
     return IMAGE
+
+
+def test_an_archive_whose_image_the_node_holds_is_not_imported_again(
+    busybox_image: str, tmp_path: Path
+) -> None:
+    """What `make images` writes: an OCI archive naming its image in full in index.json."""
+    held = images.image_digests(PlatformSettings().state)[busybox_image]
+    named = tmp_path / "named.tar"
+    with tarfile.open(named, "w") as tar:
+        index = {
+            "schemaVersion": 2,
+            "manifests": [
+                {
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": held,
+                    "size": 1,
+                    "annotations": {"org.opencontainers.image.ref.name": busybox_image},
+                }
+            ],
+        }
+        data = json.dumps(index).encode()
+        entry = tarfile.TarInfo("index.json")
+        entry.size = len(data)
+        tar.addfile(entry, io.BytesIO(data))
+    assert images.archive_references(named) == {busybox_image: held}
+    report = images.import_archive(PlatformSettings().state, named)
+    assert report == f"already present {busybox_image} ({held})\n"
 
 
 @pytest.fixture

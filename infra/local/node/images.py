@@ -10,7 +10,9 @@ import-image ARCHIVE` is the command-line way in (the application images use it)
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -56,12 +58,43 @@ def pause_archive(settings: PlatformSettings) -> Path:
 
 
 def import_archive(state_root: Path, archive: Path, *, base_name: str | None = None) -> str:
-    """Import into the node's containerd; returns ctr's report naming each image."""
+    """Import into the node's containerd; returns ctr's report naming each image.
+
+    An OCI archive whose every reference the node already holds at the same digest is not
+    imported again (unpacking the kubesaga image takes seconds each time): the report says so.
+    """
     socket = NodeFiles.of(state_root).containerd_socket
+    wanted = archive_references(archive)
+    if wanted and wanted.items() <= image_digests(state_root).items():
+        return "".join(f"already present {ref} ({digest})\n" for ref, digest in wanted.items())
     command = ["ctr", f"--address={socket}", f"--namespace={NAMESPACE}", "images", "import"]
     if base_name:
         command.append(f"--base-name={base_name}")
     return _run(*command, str(archive))
+
+
+def archive_references(archive: Path) -> dict[str, str]:
+    """reference -> manifest digest, from an OCI archive's index.json (empty for others)."""
+    try:
+        with tarfile.open(archive) as tar:
+            member = tar.extractfile("index.json")
+            index = json.load(member) if member else {}
+    except (KeyError, tarfile.TarError, json.JSONDecodeError):
+        return {}
+    found = {}
+    for manifest in index.get("manifests", []):
+        ref = manifest.get("annotations", {}).get("org.opencontainers.image.ref.name")
+        if ref and "/" in ref:  # a full name; a bare tag is only the layout's own label
+            found[ref] = manifest["digest"]
+    return found
+
+
+def image_digests(state_root: Path) -> dict[str, str]:
+    """reference -> manifest digest of every image the node's containerd holds."""
+    socket = NodeFiles.of(state_root).containerd_socket
+    listing = _run("ctr", f"--address={socket}", f"--namespace={NAMESPACE}", "images", "ls")
+    rows = [line.split() for line in listing.splitlines()[1:]]
+    return {row[0]: row[2] for row in rows if len(row) >= 3}
 
 
 def import_pause(state_root: Path, settings: PlatformSettings) -> None:
