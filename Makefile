@@ -39,8 +39,8 @@ status: venv ## show each component and how to reach it
 clean: ## stop the platform and delete its data (.local/)
 	@if [ -x $(PYTHON) ]; then $(PLATFORM) clean; else rm -rf .local; fi
 
-demo: up ## the platform, the services and the saga operator, and a mix of orders to watch
-	@$(PYTHON) -m infra.local.demo_processes
+demo: up images ## kubesaga installed with Helm on the platform's real node, and six orders
+	@$(PYTHON) -m infra.local.demo
 
 demo-processes: up ## the inner loop: services and operator as host processes, the demo orders
 	@$(PYTHON) -m infra.local.demo_processes

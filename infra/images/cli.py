@@ -63,6 +63,13 @@ def build_images(settings: PlatformSettings, names: Sequence[str]) -> list[Path]
     return archives
 
 
+def import_images(settings: PlatformSettings, names: Sequence[str]) -> None:
+    """Hand the named archives (all when none) to the running node's containerd."""
+    for image in catalog.select(catalog.catalog(settings), list(names)):
+        if image.archive:
+            node.import_into(State(settings), archive_path(settings, image))
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m infra.images", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -88,9 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 made = archive_path(settings, image) if image.archive else "(build-time only)"
                 print(f"{'':<12} {image.containerfile} -> {made}")
         else:
-            for image in catalog.select(catalog.catalog(settings), args.names):
-                if image.archive:
-                    node.import_into(State(settings), archive_path(settings, image))
+            import_images(settings, args.names)
     except (LookupError, FileNotFoundError, store.BuildError) as e:
         print(f"images: {e}", file=sys.stderr)
         return 1

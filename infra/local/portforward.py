@@ -40,6 +40,7 @@ def port_forward(
         stderr=subprocess.STDOUT,
         text=True,
     )
+    drain: threading.Thread | None = None
     try:
         assert process.stdout is not None
         first = process.stdout.readline()  # "Forwarding from 127.0.0.1:PORT -> REMOTE"
@@ -48,7 +49,8 @@ def port_forward(
             process.kill()
             raise RuntimeError(f"kubectl port-forward {target}: {first}{process.stdout.read()}")
         # It logs a line per connection: keep draining, or a full pipe would stall it.
-        threading.Thread(target=process.stdout.read, daemon=True).start()
+        drain = threading.Thread(target=process.stdout.read, daemon=True)
+        drain.start()
         yield int(found.group(1))
     finally:
         process.terminate()
@@ -57,3 +59,7 @@ def port_forward(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if drain is not None:
+            drain.join(timeout=10)  # kubectl is gone: its read ends at end of file
+        if process.stdout is not None:
+            process.stdout.close()
