@@ -206,18 +206,7 @@ install_image_tools() {
     log images "-" "system   mmdebstrap buildah umoci runc"
     return
   fi
-  echo "installing ${missing[*]} from Debian's packages"
-  local sudo=""
-  [[ $(id -u) -eq 0 ]] || sudo="sudo"
-  local policy=/usr/sbin/policy-rc.d created_policy=""
-  if [[ ! -e $policy ]]; then
-    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
-    $sudo chmod +x "$policy"
-    created_policy=1
-  fi
-  run_logged apt-get "$cache/apt-images.log" bash -c \
-    "$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q ${missing[*]}"
-  [[ -z $created_policy ]] || $sudo rm -f "$policy"
+  apt_install "$cache/apt-images.log" "${missing[@]}"
   log images "-" "installed ${missing[*]}"
 }
 
