@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
@@ -17,6 +17,7 @@ import pytest_asyncio
 from kubernetes_asyncio import client, config
 
 from infra.local.endpoints import Endpoints
+from infra.local.kubectl import kubectl
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +36,16 @@ async def kube(platform: Endpoints) -> AsyncIterator[client.ApiClient]:
     )
     async with client.ApiClient(configuration) as api:
         yield api
+
+
+@pytest.fixture
+def namespace(platform: Endpoints, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new Kubernetes namespace named after the test module, deleted afterwards."""
+    module = re.sub(r"[^a-z0-9]+", "-", request.module.__name__.rsplit(".", 1)[-1].lower())
+    name = f"{module.removeprefix('test-')[:40]}-{uuid.uuid4().hex[:8]}"
+    kubectl(platform.kubeconfig, "create", "namespace", name)
+    yield name
+    kubectl(platform.kubeconfig, "delete", "namespace", name, "--wait=false")
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,6 @@ import json
 import os
 import subprocess
 import tarfile
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -87,14 +85,6 @@ def test_an_archive_whose_image_the_node_holds_is_not_imported_again(
     assert images.archive_references(named) == {busybox_image: held}
     report = images.import_archive(PlatformSettings().state, named)
     assert report == f"already present {busybox_image} ({held})\n"
-
-
-@pytest.fixture
-def namespace(platform: Endpoints) -> Iterator[str]:
-    name = f"node-{uuid.uuid4().hex[:8]}"
-    kubectl(platform.kubeconfig, "create", "namespace", name)
-    yield name
-    kubectl(platform.kubeconfig, "delete", "namespace", name, "--wait=false")
 
 
 def manifests(image: str) -> dict[str, object]:

@@ -4,9 +4,6 @@ accepted by a server-side dry run, the operator's Role grants exactly what it us
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import pytest
 import yaml
 
@@ -15,14 +12,6 @@ from infra.local.kubectl import kubectl
 from tests.chart import CHART, PRODUCTION_VALUES, helm, render
 
 pytestmark = pytest.mark.platform
-
-
-@pytest.fixture
-def namespace(platform: Endpoints) -> Iterator[str]:
-    name = f"chart-{uuid.uuid4().hex[:8]}"
-    kubectl(platform.kubeconfig, "create", "namespace", name)
-    yield name
-    kubectl(platform.kubeconfig, "delete", "namespace", name, "--wait=false")
 
 
 @pytest.mark.parametrize("profile", ["development", "production"])
