@@ -7,18 +7,25 @@ through ``apply`` too. Because the whole saga is this value, written to the Orde
 after each transition, a restarted operator resumes from the status: the step in flight is
 simply run again, and the services answer a repeat with the stored result.
 
-Phases follow design.md section 2::
+Phases follow design.md section 2; ``Pending`` first asks orders whether it placed the order
+on the Order's terms (``verify-order``), so an Order made by hand ends ``Cancelled``
+(``UnknownOrder`` / ``OrderMismatch``) before anything is taken::
 
-    Pending ─reserved─▶ StockReserved ─authorized─▶ PaymentAuthorized ─committed─▶ Completed
-                             └─pending─▶ PaymentPending ─confirmed─┘
+    Pending ─verified─▶ Pending ─reserved─▶ StockReserved ─authorized─▶ PaymentAuthorized
+                                     └─pending─▶ PaymentPending ─confirmed─┘
+    PaymentAuthorized ─committed (the pivot)─▶ PaymentAuthorized ─completed─▶ Completed
     any failure ─▶ Compensating (refund? → release? → cancel) ─▶ Cancelled
                                         └─ a compensation exhausted or refused ─▶ Failed
 
 Committing the reservation is the saga's pivot: it sells the stock, and inventory cannot undo
-that. From there the saga only goes forward: deletion and deadlines no longer compensate, and
-completing the order is retried, on the slow ``Failed`` timer once the attempts run out. Only
-orders refusing to complete it compensates past the pivot, and that ends ``Failed`` (the stock
-stays sold; a human returns it) rather than ``Cancelled``.
+that. Once the commit is sent its outcome may be unknown (the reply lost, the operator killed),
+and a pivot in doubt is never compensated, only resolved: it has no deadline, deletion waits
+for it, and it is asked again (the commit is idempotent) until inventory answers; once the
+attempts run out, on the slow ``Failed`` timer. Inventory's answer decides: committed goes
+forward; refused (the reservation expired first) compensates, and nothing was sold. Past the
+pivot the saga only goes forward the same way: completing the order is retried until orders
+answers. Only orders refusing to complete it compensates past the pivot, and that ends
+``Failed`` (the stock stays sold; a human returns it) rather than ``Cancelled``.
 
 Business rejections are final for their step; transient failures are retried up to
 ``RetryLimits``, then count as the step's failure. ``Failed`` still has work when a
@@ -46,6 +53,7 @@ class Phase(enum.StrEnum):
 
 
 class Step(enum.StrEnum):
+    VERIFY_ORDER = "verify-order"  # orders confirms it placed this order, on these terms
     RESERVE_STOCK = "reserve-stock"
     AUTHORIZE_PAYMENT = "authorize-payment"
     COMMIT_RESERVATION = "commit-reservation"
@@ -76,35 +84,42 @@ class Reason(enum.StrEnum):
     RESERVATION_EXPIRED = "ReservationExpired"
     RESERVATION_REJECTED = "ReservationRejected"
     ORDER_REJECTED = "OrderRejected"
+    UNKNOWN_ORDER = "UnknownOrder"  # orders never placed it: an Order made by hand
+    ORDER_MISMATCH = "OrderMismatch"  # orders placed it on other terms than the Order's
     DELETED = "Deleted"
     COMPENSATION_EXHAUSTED = "CompensationExhausted"
     COMPENSATION_REFUSED = "CompensationRefused"
 
 
 FORWARD = (
+    Step.VERIFY_ORDER,
     Step.RESERVE_STOCK,
     Step.AUTHORIZE_PAYMENT,
     Step.COMMIT_RESERVATION,
     Step.COMPLETE_ORDER,
 )
 COMPENSATIONS = (Step.REFUND_PAYMENT, Step.RELEASE_STOCK, Step.CANCEL_ORDER)
+# Steps that only ask: a crash before their answer loses nothing, so their start needs no
+# status write (the reconciler persists the start of every other step before calling it).
+READ_ONLY = frozenset({Step.VERIFY_ORDER})
 SETTLED_PHASES = frozenset({Phase.COMPLETED, Phase.CANCELLED})
 _COMPENSATING_PHASES = frozenset({Phase.COMPENSATING, Phase.FAILED})
 
-# What a forward step's failure is called, by how it failed.
+# What a forward step's failure is called, by how it failed. Only these two steps have
+# deadlines (``Deadlines.of``): each can be compensated whatever its outcome was.
 _TIMEOUT_REASON = {
     Step.RESERVE_STOCK: Reason.INVENTORY_TIMEOUT,
     Step.AUTHORIZE_PAYMENT: Reason.PAYMENT_TIMEOUT,
-    Step.COMMIT_RESERVATION: Reason.INVENTORY_TIMEOUT,
-    Step.COMPLETE_ORDER: Reason.ORDERS_UNAVAILABLE,
 }
 _UNAVAILABLE_REASON = {
+    Step.VERIFY_ORDER: Reason.ORDERS_UNAVAILABLE,
     Step.RESERVE_STOCK: Reason.INVENTORY_UNAVAILABLE,
     Step.AUTHORIZE_PAYMENT: Reason.PAYMENT_UNAVAILABLE,
     Step.COMMIT_RESERVATION: Reason.INVENTORY_UNAVAILABLE,
     Step.COMPLETE_ORDER: Reason.ORDERS_UNAVAILABLE,
 }
 _REJECTED_REASON = {
+    Step.VERIFY_ORDER: Reason.UNKNOWN_ORDER,
     Step.RESERVE_STOCK: Reason.OUT_OF_STOCK,
     Step.AUTHORIZE_PAYMENT: Reason.PAYMENT_DECLINED,
     Step.COMMIT_RESERVATION: Reason.RESERVATION_EXPIRED,
@@ -155,11 +170,15 @@ class Deadlines:
     payment: timedelta = timedelta(seconds=60)
 
     def of(self, step: Step) -> timedelta | None:
-        if step in (Step.RESERVE_STOCK, Step.COMMIT_RESERVATION):
+        """The step's time limit. The pivot has none: a deadline may only compensate what
+        can be undone, and a commit whose reply was lost may have sold the stock. Inventory
+        bounds it instead (a reservation it expired refuses the commit). Verifying,
+        completing and compensating are bounded by attempts, not time."""
+        if step is Step.RESERVE_STOCK:
             return self.inventory
         if step is Step.AUTHORIZE_PAYMENT:
             return self.payment
-        return None  # completing and compensating are bounded by attempts, not time
+        return None
 
 
 @dataclass(frozen=True)
@@ -248,7 +267,8 @@ def start(now: datetime) -> Saga:
 def step_to_run(saga: Saga) -> Step | None:
     """The step the saga needs now; None when it waits (for a webhook) or is finished."""
     if saga.phase is Phase.PENDING:
-        return Step.RESERVE_STOCK
+        verified = saga.state_of(Step.VERIFY_ORDER) is StepState.SUCCEEDED
+        return Step.RESERVE_STOCK if verified else Step.VERIFY_ORDER
     if saga.phase is Phase.STOCK_RESERVED:
         return Step.AUTHORIZE_PAYMENT
     if saga.phase is Phase.PAYMENT_AUTHORIZED:
@@ -259,9 +279,7 @@ def step_to_run(saga: Saga) -> Step | None:
         for step in COMPENSATIONS:
             if saga.state_of(step) in (StepState.PENDING, StepState.RUNNING):
                 return step
-    if _completing_after_failure(saga):
-        return Step.COMPLETE_ORDER
-    return None
+    return _resolving_after_failure(saga)
 
 
 def past_pivot(saga: Saga) -> bool:
@@ -269,14 +287,15 @@ def past_pivot(saga: Saga) -> bool:
     return saga.state_of(Step.COMMIT_RESERVATION) is StepState.SUCCEEDED
 
 
-def _completing_after_failure(saga: Saga) -> bool:
-    """Failed past the pivot with completion still to do: it is retried on the slow timer."""
-    return (
-        saga.phase is Phase.FAILED
-        and past_pivot(saga)
-        and saga.state_of(Step.COMPLETE_ORDER) is StepState.RUNNING
-        and not any(saga.record(step) for step in COMPENSATIONS)
-    )
+def _resolving_after_failure(saga: Saga) -> Step | None:
+    """The step a saga that failed forward still retries on the slow timer: the pivot whose
+    outcome is unknown (it may have sold the stock), or, past the pivot, the completion."""
+    if saga.phase is not Phase.FAILED or any(saga.record(step) for step in COMPENSATIONS):
+        return None
+    for step in (Step.COMMIT_RESERVATION, Step.COMPLETE_ORDER):
+        if saga.state_of(step) is StepState.RUNNING:
+            return step
+    return None
 
 
 def begin(saga: Saga, step: Step, now: datetime) -> Saga:
@@ -325,7 +344,7 @@ def apply(saga: Saga, outcome: Outcome, now: datetime, limits: RetryLimits) -> S
         case Unavailable(step=step, message=message):
             return _unavailable(saga, step, message, now, limits)
         case DeadlineExpired(step=step):
-            if _is_current_forward(saga, step):
+            if step in _TIMEOUT_REASON and _is_current_forward(saga, step):
                 message = f"{step} did not finish before its deadline"
                 return _compensate(saga, step, _TIMEOUT_REASON[step], message, now)
             return saga
@@ -338,8 +357,12 @@ def apply(saga: Saga, outcome: Outcome, now: datetime, limits: RetryLimits) -> S
                 return _rejected(saga, Step.AUTHORIZE_PAYMENT, message, None, now)
             return saga
         case ReservationExpired():
-            if saga.phase in (Phase.STOCK_RESERVED, Phase.PAYMENT_PENDING) or (
-                saga.phase is Phase.PAYMENT_AUTHORIZED and not past_pivot(saga)
+            # Inventory never expires a committed reservation, nor commits an expired one:
+            # an expiry settles a pivot in doubt as "not sold".
+            if (
+                saga.phase in (Phase.STOCK_RESERVED, Phase.PAYMENT_PENDING)
+                or (saga.phase is Phase.PAYMENT_AUTHORIZED and not past_pivot(saga))
+                or _resolving_after_failure(saga) is Step.COMMIT_RESERVATION
             ):
                 return _compensate(
                     saga,
@@ -350,8 +373,10 @@ def apply(saga: Saga, outcome: Outcome, now: datetime, limits: RetryLimits) -> S
                 )
             return saga
         case DeletionRequested():
-            if saga.phase in _COMPENSATING_PHASES or past_pivot(saga):
-                return saga  # compensating already, or the stock is sold: finish first
+            if saga.phase in _COMPENSATING_PHASES or _pivot_begun(saga):
+                # Compensating already, or the stock is sold (or may be: a commit in flight
+                # is resolved by its answer first): finish first.
+                return saga
             return _compensate(
                 saga, _current_forward(saga), Reason.DELETED, "the Order was deleted", now
             )
@@ -369,12 +394,15 @@ def _succeeded(saga: Saga, step: Step, reference: str | None, now: datetime) -> 
     if not _is_current_forward(saga, step):
         return saga  # a repeat of a step already past (e.g. a restart raced its own status)
     saga = _finish(saga, step, StepState.SUCCEEDED, "", now)
+    if step is Step.VERIFY_ORDER:
+        return saga
     if step is Step.RESERVE_STOCK:
         return replace(saga, phase=Phase.STOCK_RESERVED, reservation_id=reference)
     if step is Step.AUTHORIZE_PAYMENT:
         return replace(saga, phase=Phase.PAYMENT_AUTHORIZED, payment_id=reference)
     if step is Step.COMMIT_RESERVATION:
-        return saga
+        # A pivot resolved after failing (its replies were lost) leaves no failure behind.
+        return replace(saga, phase=Phase.PAYMENT_AUTHORIZED, reason="", message="")
     # A completion retried after failing past the pivot leaves no failure behind.
     return replace(saga, phase=Phase.COMPLETED, reason="", message="", finished_at=now)
 
@@ -390,6 +418,10 @@ def _rejected(saga: Saga, step: Step, message: str, reason: str | None, now: dat
         return _after_compensation_step(skipped, now)
     if not _is_current_forward(saga, step):
         return saga
+    if step is Step.VERIFY_ORDER:  # nothing was taken yet: there is nothing to compensate
+        saga = _finish(saga, step, StepState.FAILED, message, now)
+        why = reason or _REJECTED_REASON[step]
+        return replace(saga, phase=Phase.CANCELLED, reason=why, message=message, finished_at=now)
     return _compensate(saga, step, reason or _REJECTED_REASON[step], message, now)
 
 
@@ -409,10 +441,15 @@ def _unavailable(saga: Saga, step: Step, message: str, now: datetime, limits: Re
         return saga
     if _is_current_forward(saga, step) and record.attempts >= limits.forward:
         text = f"{step} failed {record.attempts} times: {message}"
-        if past_pivot(saga):
+        if _pivot_begun(saga):
             if saga.phase is Phase.FAILED:
                 return saga
-            text += "; the stock is sold, so the order can only complete: retrying"
+            text += (
+                "; the stock is sold, so the order can only complete: retrying"
+                if past_pivot(saga)
+                else "; the commit may have sold the stock, so only its answer can settle"
+                " the saga: retrying"
+            )
             return replace(saga, phase=Phase.FAILED, reason=_UNAVAILABLE_REASON[step], message=text)
         return _compensate(saga, step, _UNAVAILABLE_REASON[step], text, now)
     return saga
@@ -455,6 +492,11 @@ _REFUSED_BY: dict[str, Step] = {
 }
 
 
+def _pivot_begun(saga: Saga) -> bool:
+    """The commit was sent at least once: the stock is sold, or may be until it answers."""
+    return _began(saga, Step.COMMIT_RESERVATION)
+
+
 def _began(saga: Saga, step: Step) -> bool:
     record = saga.record(step)
     return record is not None and record.state is not StepState.PENDING
@@ -478,13 +520,14 @@ def _after_compensation_step(saga: Saga, now: datetime) -> Saga:
 
 def _current_forward(saga: Saga) -> Step | None:
     """The forward step the phase is on (running or about to run)."""
-    if _completing_after_failure(saga):
-        return Step.COMPLETE_ORDER
-    return {
-        Phase.PENDING: Step.RESERVE_STOCK,
-        Phase.STOCK_RESERVED: Step.AUTHORIZE_PAYMENT,
-        Phase.PAYMENT_PENDING: Step.AUTHORIZE_PAYMENT,
-    }.get(saga.phase) or (step_to_run(saga) if saga.phase is Phase.PAYMENT_AUTHORIZED else None)
+    resolving = _resolving_after_failure(saga)
+    if resolving is not None:
+        return resolving
+    if saga.phase in (Phase.PENDING, Phase.STOCK_RESERVED, Phase.PAYMENT_AUTHORIZED):
+        return step_to_run(saga)
+    if saga.phase is Phase.PAYMENT_PENDING:
+        return Step.AUTHORIZE_PAYMENT
+    return None
 
 
 def _is_current_forward(saga: Saga, step: Step) -> bool:

@@ -5,8 +5,13 @@ every such Order when an operator starts, so a killed operator's sagas resume) a
 deletion handler. Level-triggered: each pass starts from the saga value (the status, or this
 process's newer copy in the Order's memo), folds in the bridge's signals and expired
 deadlines, and runs the step the machine names. The status is written before each service
-call, so a crash between the call and the write only means the call runs again, and the
-service answers the repeat with its stored result: nothing is taken twice.
+call that takes something (a read-only step such as ``verify-order`` needs none), so a crash
+between the call and the write only means the call runs again, and the service answers the
+repeat with its stored result: nothing is taken twice. A step the status shows as Running
+when a new operator takes over is one whose outcome is unknown, and it is asked again. Before
+the pivot a deadline may still compensate it: each compensation is an idempotent answer in
+itself (inventory and payments leave a tombstone for a request that never arrived). The
+pivot has no deadline: only inventory's answer to the repeated commit settles it.
 """
 
 from __future__ import annotations
@@ -134,7 +139,8 @@ async def drive(
                 return None
             continue
         saga = machine.begin(saga, step, ctx.clock())
-        await _write(ctx, order, saga, report)
+        if step not in machine.READ_ONLY:
+            await _write(ctx, order, saga, report)
         outcome = await _run_step(ctx, order, spec, step)
         saga = machine.apply(saga, outcome, ctx.clock(), limits)
         if isinstance(outcome, machine.Unavailable) and machine.step_to_run(saga) is step:

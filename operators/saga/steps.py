@@ -60,6 +60,13 @@ def read(step: Step, answer: Answer) -> machine.Outcome:
     status = answer.status
     if status == 429 or status >= 500 or status in (401, 403):
         return machine.Unavailable(step, answer.problem)
+    if step is Step.VERIFY_ORDER:
+        if 200 <= status < 300:
+            return machine.Succeeded(step)
+        if status == 404:
+            return machine.Rejected(step, f"orders never placed this order ({answer.problem})")
+        # 409: placed on other terms; 422: terms no order could have (out of range)
+        return machine.Rejected(step, _differences(answer), machine.Reason.ORDER_MISMATCH)
     if step is Step.RESERVE_STOCK:
         if status in (200, 201):
             return machine.Succeeded(step, str(answer.body.get("reservationId", "")) or None)
@@ -81,6 +88,13 @@ def read(step: Step, answer: Answer) -> machine.Outcome:
     return machine.Rejected(step, answer.problem)
 
 
+def _differences(answer: Answer) -> str:
+    found = answer.body.get("differences")
+    if isinstance(found, list) and found:
+        return "the order was placed on other terms: " + "; ".join(str(d) for d in found)
+    return answer.problem
+
+
 def _shortages(answer: Answer) -> str:
     lines = answer.body.get("lines") or []
     parts = [
@@ -89,6 +103,20 @@ def _shortages(answer: Answer) -> str:
         if isinstance(line, dict)
     ]
     return "out of stock: " + "; ".join(parts) if parts else answer.problem
+
+
+async def _verify(services: Services, order: OrderSpec, cid: str | None, _: str) -> Answer:
+    path = f"/orders/{order.order_id}/verify"
+    terms = {
+        "customerId": order.customer_id,
+        "items": [
+            {"sku": i["sku"], "quantity": i["quantity"], "unitPrice": i["unitPrice"]}
+            for i in order.items
+        ],
+        "amount": order.amount,
+        "paymentMethod": order.payment_method,
+    }
+    return await services.post("orders", path, terms, correlation_id=cid)
 
 
 async def _reserve(services: Services, order: OrderSpec, cid: str | None, _: str) -> Answer:
@@ -133,6 +161,7 @@ async def _cancel(services: Services, order: OrderSpec, cid: str | None, reason:
 
 
 _CALLS: dict[Step, StepFn] = {
+    Step.VERIFY_ORDER: _verify,
     Step.RESERVE_STOCK: _reserve,
     Step.AUTHORIZE_PAYMENT: _authorize,
     Step.COMMIT_RESERVATION: _commit,

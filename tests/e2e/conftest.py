@@ -3,8 +3,8 @@
 Everything is fresh per session: databases, the namespace the Orders live in, the Kafka
 topics (``KAFKA__TOPIC_PREFIX``: a demo or another run on the same platform neither sees
 these orders nor feeds this one) and the consumer groups. The operator runs with short
-deadlines (inventory 60 s, payment 30 s; the deadline test sets its own in the Order's
-spec), with peering whose records expire 10 s after a replica dies (kopf's: 60 s).
+deadlines (inventory 60 s; payment 15 s, which the 3-D Secure deadline test waits out), with
+peering whose records expire 10 s after a replica dies (kopf's: 60 s).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from tests.e2e.harness import ROOT, Gate, OperatorProcess, TraceCollector
 from tests.integration.orders import stack as service_stack
 from tests.processes import free_port, service_process
 
-PAYMENT_DEADLINE_SECONDS = 30
+PAYMENT_DEADLINE_SECONDS = 15
 INVENTORY_DEADLINE_SECONDS = 60
 RUSH_STOCK = 60  # the 100-order test's scarce product
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import httpx
@@ -10,7 +9,7 @@ from kubernetes_asyncio import client
 
 from infra.local.endpoints import Endpoints
 from infra.local.kubectl import kubectl
-from tests.e2e.conftest import Stack, metric, metric_settles_at
+from tests.e2e.conftest import PAYMENT_DEADLINE_SECONDS, Stack, metric, metric_settles_at
 from tests.e2e.harness import place_order
 from tests.support import eventually
 
@@ -58,6 +57,7 @@ async def test_happy_path_completes_and_sells_the_stock(
     status = order["status"]
     assert status["phase"] == "Completed", status
     assert steps(order) == {
+        "verify-order": ("Succeeded", 1),
         "reserve-stock": ("Succeeded", 1),
         "authorize-payment": ("Succeeded", 1),
         "commit-reservation": ("Succeeded", 1),
@@ -148,26 +148,13 @@ async def test_declined_card_releases_the_stock_and_cancels(
 async def test_payment_stalled_past_its_deadline_is_compensated(
     stack: Stack, kube: client.ApiClient
 ) -> None:
-    """3-D Secure never finishes: the Order's own 3 s payment deadline (spec.deadlines)
-    passes, and the saga refunds and releases. The Order is made by hand, so orders never
-    heard of it: cancelling it is a no-op there."""
+    """3-D Secure never finishes: the stack's payment deadline passes, and the saga refunds
+    (the refund cancels the waiting intent) and releases; orders and the Order agree."""
     before = await available(stack, "E2E-MUG")
-    order_id = str(uuid.uuid4())
-    body = {
-        "apiVersion": "kubesaga.io/v1alpha1",
-        "kind": "Order",
-        "metadata": {"name": order_id},
-        "spec": {
-            "orderId": order_id,
-            "customerId": "c-3ds",
-            "items": [{"sku": "E2E-MUG", "quantity": 1, "unitPrice": 899}],
-            "amount": {"value": 899, "currency": "EUR"},
-            "paymentMethod": "pm_card_authenticationRequired",
-            "deadlines": {"paymentSeconds": 3},
-        },
-    }
-    await client.CustomObjectsApi(kube).create_namespaced_custom_object(
-        "kubesaga.io", "v1alpha1", stack.namespace, "orders", body
+    order_id = await place_order(
+        stack.orders_url,
+        items=[{"sku": "E2E-MUG", "quantity": 1}],
+        payment_method="pm_card_authenticationRequired",
     )
 
     async def pending() -> bool | None:
@@ -175,7 +162,7 @@ async def test_payment_stalled_past_its_deadline_is_compensated(
         return True if (found or {}).get("status", {}).get("phase") == "PaymentPending" else None
 
     await eventually(pending, timeout=30, what="the payment to wait for 3-D Secure")
-    order = await settled(stack, kube, order_id, timeout=30)
+    order = await settled(stack, kube, order_id, timeout=PAYMENT_DEADLINE_SECONDS + 30)
     assert (order["status"]["phase"], order["status"]["reason"]) == ("Cancelled", "PaymentTimeout")
     assert list(steps(order))[-3:] == ["refund-payment", "release-stock", "cancel-order"]
     assert await available(stack, "E2E-MUG") == before
@@ -184,6 +171,8 @@ async def test_payment_stalled_past_its_deadline_is_compensated(
     )
     # The refund cancels the waiting payment intent: no money is held.
     assert [p["status"] for p in payments] in (["refunded"], ["failed"])
+    recorded = await order_phase(stack, order_id)
+    assert (recorded["phase"], recorded["reason"]) == ("Cancelled", "PaymentTimeout")
 
 
 async def available(stack: Stack, sku: str) -> int:

@@ -55,6 +55,17 @@ class OrderConflict(OrdersError):
         super().__init__(f"order {order_id} is {phase}; it cannot be {command}")
 
 
+class TermsDiffer(OrdersError):
+    """A saga's terms are not the order's (an Order made or changed by hand): it must not run."""
+
+    def __init__(self, order_id: uuid.UUID, differences: Iterable[str]) -> None:
+        self.order_id = order_id
+        self.differences = tuple(differences)
+        super().__init__(
+            f"order {order_id} was placed on other terms: " + "; ".join(self.differences)
+        )
+
+
 class CatalogUnavailable(OrdersError):
     """Prices cannot be read now (inventory down, slow, or its circuit open): try again later."""
 

@@ -101,6 +101,10 @@ class TimelineEntry:
     event_id: uuid.UUID | None = None  # the event a fact came from
 
 
+def _by_sku(line: Line) -> str:
+    return line.sku
+
+
 def check_items(items: Sequence[RequestedItem]) -> None:
     """The request's own rules, checked before asking the catalog anything."""
     problems = []
@@ -142,6 +146,17 @@ def total(lines: Sequence[Line]) -> int:
         return money.order_total((line.quantity, line.unit_price) for line in lines)
     except money.AmountOutOfRange as e:
         raise errors.OrderRejected([str(e)]) from e
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What a saga would take and charge for an order: checked against the order placed."""
+
+    customer_id: str
+    lines: tuple[Line, ...]
+    currency: str
+    amount: int
+    payment_method: str
 
 
 @dataclass(eq=False)
@@ -196,6 +211,24 @@ class Order:
     @property
     def amount(self) -> int:
         return total(self.lines)
+
+    def differences(self, terms: Terms) -> list[str]:
+        """How ``terms`` differ from this order's, one line per field; empty when they agree."""
+        found = []
+        if terms.customer_id != self.customer_id:
+            found.append(
+                f"customerId is {terms.customer_id!r}, the order's is {self.customer_id!r}"
+            )
+        if sorted(terms.lines, key=_by_sku) != sorted(self.lines, key=_by_sku):
+            found.append("items differ from the order's lines (sku, quantity, unitPrice)")
+        if (terms.amount, terms.currency) != (self.amount, self.currency):
+            found.append(
+                f"amount is {terms.amount} {terms.currency}, the order's is "
+                f"{self.amount} {self.currency}"
+            )
+        if terms.payment_method != self.payment_method:
+            found.append("paymentMethod differs from the order's")
+        return found
 
     def record(self, fact: facts.Fact) -> TimelineEntry | None:
         """Add ``fact`` to the timeline (moving the phase if it is progress); None if known."""

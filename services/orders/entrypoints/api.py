@@ -154,6 +154,19 @@ async def list_orders(
 
 
 @internal.post(
+    "/orders/{order_id}/verify",
+    response_model=schemas.OrderOut,
+    responses=_responses(404, 409, 422),
+    summary="Confirm an Order's terms are the order's (saga operator; read-only)",
+)
+async def verify_order(
+    order_id: uuid.UUID, body: schemas.VerifyOrder, context: ContextDep
+) -> schemas.OrderOut:
+    order = await handlers.verify_order(uow=context.uow(), order_id=order_id, terms=body.terms())
+    return schemas.order_out(order)
+
+
+@internal.post(
     "/orders/{order_id}/complete",
     response_model=schemas.OrderOut,
     responses=_responses(404, 409),

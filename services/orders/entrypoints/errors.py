@@ -22,6 +22,7 @@ _TABLE: dict[type[errors.OrdersError], tuple[int, str, str]] = {
     errors.OrderRejected: (422, "invalid-order", "The order cannot be taken"),
     errors.OrderNotFound: (404, "order-not-found", "Order not found"),
     errors.OrderConflict: (409, "order-conflict", "The order's phase forbids this"),
+    errors.TermsDiffer: (409, "terms-differ", "The order was placed on other terms"),
     errors.CatalogUnavailable: (503, "catalog-unavailable", "Prices cannot be read now"),
     paging.InvalidCursor: (400, "invalid-cursor", "Invalid cursor"),
     errors.OrdersError: (400, "bad-request", "Bad request"),
@@ -42,6 +43,8 @@ def problem_for(error: errors.OrdersError) -> Problem:
             ]
         case errors.OrderConflict(phase=phase):
             extensions["phase"] = phase
+        case errors.TermsDiffer(differences=differences):
+            extensions["differences"] = list(differences)
         case errors.CatalogUnavailable(retry_after=retry_after):
             headers["Retry-After"] = str(max(math.ceil(retry_after), 1))
     if isinstance(error, errors.OrderRejected):

@@ -63,6 +63,30 @@ class Money(Schema):
     currency: Currency
 
 
+class OrderLineIn(Schema):
+    sku: Sku
+    quantity: int = Field(ge=1, le=money.MAX_QUANTITY)
+    unit_price: int = Field(ge=0, le=money.MAX_MINOR_UNITS)
+
+
+class VerifyOrder(Schema):
+    """The terms an Order's saga would run on (its spec), for orders to confirm."""
+
+    customer_id: Text = Field(min_length=1, max_length=model.MAX_CUSTOMER_ID)
+    items: list[OrderLineIn] = Field(min_length=1, max_length=money.MAX_LINES)
+    amount: Money
+    payment_method: Text = Field(min_length=1, max_length=model.MAX_PAYMENT_METHOD)
+
+    def terms(self) -> model.Terms:
+        return model.Terms(
+            customer_id=self.customer_id,
+            lines=tuple(model.Line(i.sku, i.quantity, i.unit_price) for i in self.items),
+            currency=self.amount.currency,
+            amount=self.amount.value,
+            payment_method=self.payment_method,
+        )
+
+
 class OrderItemOut(Schema):
     sku: str
     quantity: int

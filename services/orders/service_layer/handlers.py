@@ -103,6 +103,18 @@ async def cancel_order(
     return Outcome(order, changed)
 
 
+async def verify_order(
+    *, uow: OrdersUnitOfWork, order_id: uuid.UUID, terms: model.Terms
+) -> model.Order:
+    """The order, if it was placed on exactly ``terms``: the saga asks before taking anything,
+    so an Order made by hand (for no order, or on other terms) takes no stock and no money."""
+    order = await get_order(uow=uow, order_id=order_id)
+    differences = order.differences(terms)
+    if differences:
+        raise errors.TermsDiffer(order_id, differences)
+    return order
+
+
 async def get_order(*, uow: OrdersUnitOfWork, order_id: uuid.UUID) -> model.Order:
     async with uow:
         order = await uow.orders.get(order_id)

@@ -401,3 +401,66 @@ async def test_cancel_needs_a_reason(
 
 async def test_commands_on_an_unknown_order_are_a_404(internal: httpx.AsyncClient) -> None:
     assert (await internal.post(f"/orders/{uuid.uuid4()}/complete")).status_code == 404
+
+
+def terms_of(order: dict[str, Any]) -> dict[str, Any]:
+    """An Order spec's terms, as the operator sends them to verify."""
+    return {
+        "customerId": order["customerId"],
+        "items": order["items"],
+        "amount": order["amount"],
+        "paymentMethod": order["paymentMethod"],
+    }
+
+
+async def test_verify_confirms_the_terms_the_order_was_placed_on(
+    client: httpx.AsyncClient, internal: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    placed = (await client.post("/orders", json=ORDER, headers=key())).json()
+    response = await internal.post(f"/orders/{placed['orderId']}/verify", json=terms_of(placed))
+    assert response.status_code == 200
+    assert response.json()["phase"] == "Pending"
+    assert await rows_of(engine, placed["orderId"]) == (1, 1)  # read-only: no event
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"customerId": "someone-else"}, "customerId"),
+        ({"paymentMethod": "pm_card_other"}, "paymentMethod"),
+        ({"amount": {"value": 1, "currency": "EUR"}}, "amount is 1 EUR"),
+        ("more of the first line", "items differ"),
+    ],
+)
+async def test_verify_refuses_other_terms_naming_what_differs(
+    client: httpx.AsyncClient, internal: httpx.AsyncClient, change: Any, named: str
+) -> None:
+    placed = (await client.post("/orders", json=ORDER, headers=key())).json()
+    terms = terms_of(placed)
+    if isinstance(change, dict):
+        terms.update(change)
+    else:
+        terms["items"] = [{**terms["items"][0], "quantity": terms["items"][0]["quantity"] + 1}]
+    response = await internal.post(f"/orders/{placed['orderId']}/verify", json=terms)
+    assert response.status_code == 409
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["type"].endswith("/terms-differ")
+    assert any(named in d for d in response.json()["differences"])
+
+
+async def test_verify_of_an_order_never_placed_is_a_404(internal: httpx.AsyncClient) -> None:
+    terms = {
+        "customerId": "c-by-hand",
+        "items": [{"sku": "SKU-1", "quantity": 1, "unitPrice": 1}],
+        "amount": {"value": 1, "currency": "EUR"},
+        "paymentMethod": "pm_card_visa",
+    }
+    response = await internal.post(f"/orders/{uuid.uuid4()}/verify", json=terms)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM
+
+
+async def test_verify_needs_the_service_token(client: httpx.AsyncClient) -> None:
+    placed = (await client.post("/orders", json=ORDER, headers=key())).json()
+    response = await client.post(f"/orders/{placed['orderId']}/verify", json=terms_of(placed))
+    assert response.status_code == 401

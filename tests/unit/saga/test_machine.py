@@ -38,12 +38,14 @@ def run(saga: Saga, outcome: machine.Outcome, *, at: datetime = T0) -> Saga:
 
 
 def through(*outcomes: machine.Outcome) -> Saga:
-    saga = machine.start(T0)
+    """A verified saga (orders placed it), then ``outcomes`` in order."""
+    saga = run(machine.start(T0), VERIFIED)
     for outcome in outcomes:
         saga = run(saga, outcome)
     return saga
 
 
+VERIFIED = Succeeded(Step.VERIFY_ORDER)
 RESERVED = Succeeded(Step.RESERVE_STOCK, "r-1")
 AUTHORIZED = Succeeded(Step.AUTHORIZE_PAYMENT, "p-1")
 COMMITTED = Succeeded(Step.COMMIT_RESERVATION)
@@ -53,16 +55,48 @@ RELEASED = Succeeded(Step.RELEASE_STOCK)
 CANCELLED = Succeeded(Step.CANCEL_ORDER)
 
 
-def test_a_new_saga_reserves_stock_first() -> None:
+def test_a_new_saga_asks_orders_first_then_reserves_stock() -> None:
     saga = machine.start(T0)
+    assert saga.phase is Phase.PENDING
+    assert machine.step_to_run(saga) is Step.VERIFY_ORDER
+    saga = run(saga, VERIFIED)
     assert saga.phase is Phase.PENDING
     assert machine.step_to_run(saga) is Step.RESERVE_STOCK
 
 
-def test_the_happy_path_runs_the_four_forward_steps_in_order() -> None:
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (Rejected(Step.VERIFY_ORDER, "no such order"), Reason.UNKNOWN_ORDER),
+        (
+            Rejected(Step.VERIFY_ORDER, "amount differs", Reason.ORDER_MISMATCH),
+            Reason.ORDER_MISMATCH,
+        ),
+    ],
+)
+def test_an_order_orders_did_not_place_ends_cancelled_before_anything_is_taken(
+    answer: Rejected, reason: Reason
+) -> None:
+    saga = run(machine.start(T0), answer)
+    assert (saga.phase, saga.reason, saga.message) == (Phase.CANCELLED, reason, answer.message)
+    assert saga.settled and saga.finished_at == T0
+    assert list(saga.steps) == [Step.VERIFY_ORDER]  # no stock, no money, nothing to undo
+    assert saga.state_of(Step.VERIFY_ORDER) is StepState.FAILED
+
+
+def test_orders_unreachable_while_verifying_is_retried_then_cancels_the_saga() -> None:
+    saga = machine.start(T0)
+    for _ in range(LIMITS.forward):
+        saga = run(saga, Unavailable(Step.VERIFY_ORDER, "503"))
+    assert (saga.phase, saga.reason) == (Phase.COMPENSATING, Reason.ORDERS_UNAVAILABLE)
+    planned = [s for s in machine.COMPENSATIONS if saga.state_of(s) is StepState.PENDING]
+    assert planned == [Step.CANCEL_ORDER]
+
+
+def test_the_happy_path_runs_the_forward_steps_in_order() -> None:
     saga = machine.start(T0)
     seen = []
-    for outcome in (RESERVED, AUTHORIZED, COMMITTED, COMPLETED):
+    for outcome in (VERIFIED, RESERVED, AUTHORIZED, COMMITTED, COMPLETED):
         seen.append(machine.step_to_run(saga))
         saga = run(saga, outcome)
     assert seen == list(machine.FORWARD)
@@ -258,6 +292,8 @@ def test_deadlines_expire_only_the_running_forward_step() -> None:
 def test_deadlines_per_step_kind() -> None:
     assert DEADLINES.of(Step.RESERVE_STOCK) == timedelta(seconds=30)
     assert DEADLINES.of(Step.AUTHORIZE_PAYMENT) == timedelta(seconds=60)
+    assert DEADLINES.of(Step.COMMIT_RESERVATION) is None  # the pivot: resolved, never timed out
+    assert DEADLINES.of(Step.VERIFY_ORDER) is None
     assert DEADLINES.of(Step.COMPLETE_ORDER) is None
     assert DEADLINES.of(Step.REFUND_PAYMENT) is None
 
@@ -296,3 +332,60 @@ def test_a_repeated_answer_for_a_finished_step_changes_nothing() -> None:
     saga = through(RESERVED, AUTHORIZED)
     assert machine.apply(saga, RESERVED, T0, LIMITS) == saga
     assert machine.apply(saga, Rejected(Step.RESERVE_STOCK, "late"), T0, LIMITS) == saga
+
+
+def crashed_while_committing() -> Saga:
+    """The commit was sent and the operator died before its reply: the status says Running."""
+    saga = through(RESERVED, AUTHORIZED)
+    return machine.begin(saga, Step.COMMIT_RESERVATION, T0)
+
+
+def test_a_commit_in_doubt_is_never_compensated_by_a_deadline_or_a_deletion() -> None:
+    saga = crashed_while_committing()
+    assert machine.expired_step(saga, T0 + timedelta(days=1), DEADLINES) is None
+    assert machine.deadline_of(saga, DEADLINES) is None
+    assert machine.apply(saga, DeadlineExpired(Step.COMMIT_RESERVATION), T0, LIMITS) == saga
+    assert machine.apply(saga, DeletionRequested(), T0, LIMITS) == saga
+    assert machine.step_to_run(saga) is Step.COMMIT_RESERVATION  # asked again
+    resolved = run(saga, COMMITTED)
+    assert machine.past_pivot(resolved)
+    assert run(resolved, COMPLETED).phase is Phase.COMPLETED
+
+
+def test_a_commit_that_stays_unanswered_fails_the_saga_and_keeps_asking() -> None:
+    saga = crashed_while_committing()
+    for _ in range(LIMITS.forward):
+        saga = machine.apply(saga, Unavailable(Step.COMMIT_RESERVATION, "timeout"), T0, LIMITS)
+        saga = machine.begin(saga, Step.COMMIT_RESERVATION, T0)
+    saga = machine.apply(saga, Unavailable(Step.COMMIT_RESERVATION, "timeout"), T0, LIMITS)
+    assert (saga.phase, saga.reason) == (Phase.FAILED, Reason.INVENTORY_UNAVAILABLE)
+    assert "only its answer can settle" in saga.message
+    assert not saga.settled
+    assert not any(saga.record(s) for s in machine.COMPENSATIONS)
+    assert machine.step_to_run(saga) is Step.COMMIT_RESERVATION  # on the slow timer
+    assert machine.apply(saga, DeletionRequested(), T0, LIMITS) == saga
+
+    sold = run(saga, COMMITTED)
+    assert (sold.phase, sold.reason, sold.message) == (Phase.PAYMENT_AUTHORIZED, "", "")
+    assert machine.step_to_run(sold) is Step.COMPLETE_ORDER
+
+    refused = run(saga, Rejected(Step.COMMIT_RESERVATION, "reservation expired"))
+    assert (refused.phase, refused.reason) == (Phase.COMPENSATING, Reason.RESERVATION_EXPIRED)
+    planned = [s for s in machine.COMPENSATIONS if refused.state_of(s) is StepState.PENDING]
+    assert planned == [Step.REFUND_PAYMENT, Step.RELEASE_STOCK, Step.CANCEL_ORDER]
+
+
+def test_an_expiry_settles_a_commit_in_doubt_as_not_sold() -> None:
+    for saga in (crashed_while_committing(), _failed_while_committing()):
+        expired = machine.apply(saga, ReservationExpired(), T0, LIMITS)
+        assert (expired.phase, expired.reason) == (Phase.COMPENSATING, Reason.RESERVATION_EXPIRED)
+        assert expired.state_of(Step.RELEASE_STOCK) is StepState.PENDING
+
+
+def _failed_while_committing() -> Saga:
+    saga = crashed_while_committing()
+    for _ in range(LIMITS.forward):
+        saga = machine.apply(saga, Unavailable(Step.COMMIT_RESERVATION, "503"), T0, LIMITS)
+        saga = machine.begin(saga, Step.COMMIT_RESERVATION, T0)
+    assert saga.phase is Phase.FAILED
+    return saga
