@@ -58,6 +58,12 @@ def register(settings: SagaSettings, registry: kopf.OperatorRegistry) -> None:
         # One namespace and a CRD installed before the operator: nothing to discover at run
         # time, so the Role needs no cluster-wide list/watch of CRDs and namespaces.
         settings.scanning.disabled = True
+        # The TTL timer deletes its own Order, and kopf's deletion then waits for that timer
+        # to exit. Often it has not yet (it is still returning from the DELETE), and kopf's
+        # default is to look again only after 60 s: the finalizer stays that long. Give the
+        # exit a moment, and look again each second if it needs more.
+        settings.background.instant_exit_timeout = 1.0
+        settings.background.cancellation_polling = 1.0
         await _start(memo, saga_settings)
 
     saga_settings = settings
