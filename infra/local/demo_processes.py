@@ -64,7 +64,8 @@ def main() -> int:
         step("saga operator (waits until its bridge reads Kafka)")
         log = logs / "saga-operator.log"
         start = log.stat().st_size if log.exists() else 0
-        spawn("saga-operator", [sys.executable, "-m", "operators.saga", "run"], env, logs)
+        command = [sys.executable, "-m", "operators.saga", "run", "--identity", "demo-operator"]
+        spawn("saga-operator", command, env, logs)
         wait_logged(log, start, BRIDGE_READY, "the saga operator's bridge")
     step("placing orders")
     placed = demo_orders.place_orders(f"http://127.0.0.1:{PORTS['orders']}")

@@ -2,10 +2,17 @@
 
 Settings come from ``SAGA_*`` variables (``operators.saga.settings``). Peering: replicas with
 the same ``--peering`` name elect the one with the highest ``--priority``; the others stand by.
-Give each replica its own priority (in the chart, from the pod's ordinal): kopf freezes all
-replicas of equal priority. A shard replica (``SAGA_SHARDS__INDEX=k``) peers in
-``<peering>-shard-k``, with the other replicas of its shard only. ``--standalone`` skips
-peering (a single replica, or a test).
+Give each replica its own priority (in the chart, from its rank): kopf freezes all replicas of
+equal priority. A shard replica (``SAGA_SHARDS__INDEX=k``) peers in ``<peering>-shard-k``,
+with the other replicas of its shard only. ``--standalone`` skips peering (a single replica,
+or a test).
+
+``--identity`` names the replica's slot, not its process. kopf's own identity is new for each
+process, so a replica killed with -9 leaves a record that looks alive for the peering
+lifetime, and its successor (same priority, new identity) sees an equal peer and freezes
+every saga until that record expires (nolar/kopf#581 is the same story for dead peers). With
+the slot's name (the chart passes the Deployment's), a restarted process or a replacement
+pod is the same peer, replaces its own record and works at once.
 """
 
 from __future__ import annotations
@@ -44,6 +51,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--priority", type=int, default=0, help="this replica's peering priority (default: 0)"
     )
+    run.add_argument(
+        "--identity",
+        help="this replica's peering identity, stable across its restarts (e.g. its "
+        "Deployment's name); default: kopf's, new for every process",
+    )
     run.add_argument("--standalone", action="store_true", help="no peering: a single replica")
     run.add_argument(
         "--liveness", help="kopf's liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
@@ -67,6 +79,7 @@ def main(argv: Sequence[str]) -> int:
         standalone=args.standalone,
         peering_name=None if args.standalone else peering,
         priority=args.priority,
+        identity=args.identity,
         liveness_endpoint=args.liveness,
     )
     return 0

@@ -158,31 +158,32 @@ class TraceCollector:
 class OperatorProcess:
     """``python -m operators.saga run`` as a child process that a test can kill -9."""
 
-    def __init__(
-        self, env: Mapping[str, str], args: list[str], *, first_priority: int = 100
-    ) -> None:
+    def __init__(self, env: Mapping[str, str], args: list[str], *, priority: int = 100) -> None:
         self._env = {**os.environ, **env}
         self._args = args
-        self._first_priority = first_priority
+        self.priority = priority
         self._log = tempfile.NamedTemporaryFile("w+b", prefix="saga-operator-", suffix=".log")
         self._child: subprocess.Popen[bytes] | None = None
+        self._start_offset = 0
         self.starts = 0
 
-    def replica(self, *, first_priority: int, **env: str) -> OperatorProcess:
-        """Another replica in the same peering and bridge group, ranked from ``first_priority``."""
-        return OperatorProcess({**self._env, **env}, self._args, first_priority=first_priority)
+    def replica(self, *, priority: int, **env: str) -> OperatorProcess:
+        """Another replica in the same peering and bridge group, at ``priority``."""
+        return OperatorProcess({**self._env, **env}, self._args, priority=priority)
 
     @property
-    def priority(self) -> int:
-        """The peering priority of the current (or last) start."""
-        return self._first_priority + self.starts
+    def identity(self) -> str:
+        """The replica's peering identity: the same for every start, as the chart's slot."""
+        return f"e2e-operator-{self.priority}"
 
     @property
     def running(self) -> bool:
         return self._child is not None and self._child.poll() is None
 
-    def logged(self, marker: str) -> bool:
-        return marker.encode() in Path(self._log.name).read_bytes()
+    def logged(self, marker: str, *, since_start: bool = False) -> bool:
+        """Whether the log holds ``marker``; with ``since_start``, since the latest start."""
+        text = Path(self._log.name).read_bytes()
+        return marker.encode() in (text[self._start_offset :] if since_start else text)
 
     @property
     def log_path(self) -> str:
@@ -194,9 +195,9 @@ class OperatorProcess:
         and the events wait in Kafka meanwhile)."""
         if self.running:
             raise RuntimeError("this replica is running; kill or stop it first")
-        offset = Path(self._log.name).stat().st_size
-        # Each start outranks the last: a killed replica's peering record lingers for its
-        # lifetime, and kopf freezes peers of equal priority (see operators/saga/cli.py).
+        offset = self._start_offset = Path(self._log.name).stat().st_size
+        # Every start is the same peer (priority and identity): a restart must take over from
+        # its killed predecessor's record at once (see operators/saga/cli.py).
         self.starts += 1
         self._child = subprocess.Popen(
             [
@@ -207,6 +208,8 @@ class OperatorProcess:
                 *self._args,
                 "--priority",
                 str(self.priority),
+                "--identity",
+                self.identity,
             ],
             env=self._env,
             stdout=self._log,

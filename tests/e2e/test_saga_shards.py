@@ -24,7 +24,7 @@ async def test_two_shards_split_the_orders_between_them(
     ports = [free_port() for _ in range(SHARDS)]
     shards: list[OperatorProcess] = [
         stack.operator.replica(
-            first_priority=10,
+            priority=10,
             SAGA_SHARDS__COUNT=str(SHARDS),
             SAGA_SHARDS__INDEX=str(index),
             SAGA_METRICS_PORT=str(port),

@@ -171,6 +171,10 @@ def test_operator_shards_and_standbys_each_get_a_deployment_and_a_distinct_prior
             assert env["SAGA_SHARDS__INDEX"] == str(shard)
         assert "--priority=100" in active["args"]
         assert "--priority=99" in standby["args"]
+        # Each slot peers under its Deployment's name: a restarted or replacement pod is the
+        # same peer, so it never freezes behind its dead predecessor's record.
+        assert f"--identity=shop-kubesaga-operator-shard-{shard}" in active["args"]
+        assert f"--identity=shop-kubesaga-operator-shard-{shard}-standby-1" in standby["args"]
     hpa_targets = [
         h["spec"]["scaleTargetRef"]["name"] for h in of_kind(manifests, "HorizontalPodAutoscaler")
     ]
