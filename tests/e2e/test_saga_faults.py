@@ -15,7 +15,7 @@ from infra.local.state import State
 from infra.local.supervisor import Supervisor
 from tests.e2e.conftest import Stack
 from tests.e2e.harness import place_order
-from tests.e2e.test_saga_paths import available, settled, steps
+from tests.e2e.test_saga_paths import available, disagreements, settled, steps
 from tests.processes import free_port
 from tests.support import eventually
 
@@ -182,6 +182,7 @@ async def test_operator_killed_repeatedly_under_load_settles_every_saga_once(
     orders = await asyncio.gather(*(settled(stack, kube, i, timeout=200) for i in ids))
     outcomes = {(o["status"]["phase"], o["status"]["reason"]) for o in orders}
     assert outcomes == {("Completed", "")}
+    assert await disagreements(stack, orders) == []
     for order_id in ids:
         await one_of_each(stack, order_id)
 

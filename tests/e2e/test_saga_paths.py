@@ -39,6 +39,23 @@ async def order_phase(stack: Stack, order_id: str) -> dict[str, Any]:
     return body
 
 
+async def disagreements(stack: Stack, orders: list[dict[str, Any]]) -> list[str]:
+    """Settled Orders whose outcome (phase, reason) is not the orders database's: the two
+    records of one saga must tell the same story."""
+    by_id = {o["spec"]["orderId"]: o["status"] for o in orders}
+    rows = await stack.query(
+        "orders",
+        "SELECT id::text AS id, phase, reason FROM orders WHERE id = ANY($1::uuid[])",
+        list(by_id),
+    )
+    recorded = {r["id"]: (r["phase"].lower(), r["reason"]) for r in rows}
+    return [
+        f"{order_id}: Order {status['phase']}/{status['reason']}, orders {recorded.get(order_id)}"
+        for order_id, status in by_id.items()
+        if recorded.get(order_id) != (status["phase"].lower(), status.get("reason", ""))
+    ]
+
+
 def steps(order: dict[str, Any]) -> dict[str, tuple[str, int]]:
     return {s["name"]: (s["state"], s["attempts"]) for s in order["status"]["steps"]}
 
@@ -68,6 +85,7 @@ async def test_happy_path_completes_and_sells_the_stock(
     assert order["spec"]["amount"] == {"value": 3998, "currency": "EUR"}
     assert order["metadata"]["labels"]["kubesaga.io/shard"] == "0"
     assert (await order_phase(stack, order_id))["phase"].lower() == "completed"
+    assert await disagreements(stack, [order]) == []
     reservation = await stack.query(
         "inventory", "SELECT status FROM reservations WHERE order_id = $1", order_id
     )
@@ -139,6 +157,7 @@ async def test_declined_card_releases_the_stock_and_cancels(
     )
     assert steps(order)["release-stock"] == ("Succeeded", 1)
     assert steps(order)["cancel-order"] == ("Succeeded", 1)
+    assert await disagreements(stack, [order]) == []
     assert "refund-payment" not in steps(order)  # a declined card took nothing
     assert "insufficient_funds" in steps_message(order, "authorize-payment")
     assert await available(stack, "E2E-BEANS") == before

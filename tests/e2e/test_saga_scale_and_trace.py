@@ -14,7 +14,7 @@ from kubernetes_asyncio import client
 from operators.saga import machine
 from tests.e2e.conftest import RUSH_STOCK, Stack
 from tests.e2e.harness import Span, place_order
-from tests.e2e.test_saga_paths import available, settled
+from tests.e2e.test_saga_paths import available, disagreements, settled
 from tests.support import eventually
 
 
@@ -77,6 +77,7 @@ async def test_a_hundred_concurrent_orders_against_scarce_stock(
     reasons = {o["status"]["reason"] for o in orders if o["status"]["phase"] == "Cancelled"}
     assert reasons <= {"OutOfStock", "PaymentDeclined"}
     assert 0 < len(completed) <= RUSH_STOCK
+    assert await disagreements(stack, orders) == []
 
     sold = await stack.query(
         "inventory",
