@@ -145,7 +145,9 @@ def total(lines: Sequence[Line]) -> int:
     try:
         return money.order_total((line.quantity, line.unit_price) for line in lines)
     except money.AmountOutOfRange as e:
-        raise errors.OrderRejected([str(e)]) from e
+        if e.total is None:
+            raise errors.OrderRejected([str(e)]) from e
+        raise errors.AmountOutOfRange(e.total, money.MIN_AMOUNT, money.MAX_AMOUNT) from e
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,9 @@ class Order:
 
     @property
     def amount(self) -> int:
-        return total(self.lines)
+        # Not ``total()``: a stored order is shown as it is, even one placed before the money
+        # range was this narrow; the range is enforced once, by ``place``.
+        return sum(line.quantity * line.unit_price for line in self.lines)
 
     def differences(self, terms: Terms) -> list[str]:
         """How ``terms`` differ from this order's, one line per field; empty when they agree."""

@@ -59,14 +59,23 @@ class CancelOrder(Schema):
 
 
 class Money(Schema):
-    value: int = Field(ge=0, le=money.MAX_MINOR_UNITS, description="minor units (cents)")
+    # An answer's bound, not a request's: stored orders are shown as they are; the money range
+    # (services.runtime.money) binds new orders, in the domain.
+    value: int = Field(ge=0, description="minor units (cents)")
+    currency: Currency
+
+
+class MoneyIn(Schema):
+    """An amount a request states: within the money range, or no order could have it."""
+
+    value: int = Field(ge=money.MIN_AMOUNT, le=money.MAX_AMOUNT, description="minor units")
     currency: Currency
 
 
 class OrderLineIn(Schema):
     sku: Sku
     quantity: int = Field(ge=1, le=money.MAX_QUANTITY)
-    unit_price: int = Field(ge=0, le=money.MAX_MINOR_UNITS)
+    unit_price: int = Field(ge=0, le=money.MAX_AMOUNT)
 
 
 class VerifyOrder(Schema):
@@ -74,7 +83,7 @@ class VerifyOrder(Schema):
 
     customer_id: Text = Field(min_length=1, max_length=model.MAX_CUSTOMER_ID)
     items: list[OrderLineIn] = Field(min_length=1, max_length=money.MAX_LINES)
-    amount: Money
+    amount: MoneyIn
     payment_method: Text = Field(min_length=1, max_length=model.MAX_PAYMENT_METHOD)
 
     def terms(self) -> model.Terms:
