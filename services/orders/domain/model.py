@@ -187,10 +187,22 @@ class Order:
         now: datetime,
     ) -> Order:
         problems = []
-        if not 1 <= len(customer_id) <= MAX_CUSTOMER_ID or "\x00" in customer_id:
-            problems.append(f"customerId must be 1 to {MAX_CUSTOMER_ID} characters, no NUL")
-        if not 1 <= len(payment_method) <= MAX_PAYMENT_METHOD or "\x00" in payment_method:
-            problems.append(f"paymentMethod must be 1 to {MAX_PAYMENT_METHOD} characters, no NUL")
+        if (
+            not 1 <= len(customer_id) <= MAX_CUSTOMER_ID
+            or "\x00" in customer_id
+            or not customer_id.strip()
+        ):
+            problems.append(
+                f"customerId must be 1 to {MAX_CUSTOMER_ID} characters, not blank, no NUL"
+            )
+        if (
+            not 1 <= len(payment_method) <= MAX_PAYMENT_METHOD
+            or "\x00" in payment_method
+            or any(c.isspace() for c in payment_method)
+        ):
+            problems.append(
+                f"paymentMethod must be one word of 1 to {MAX_PAYMENT_METHOD} characters, no NUL"
+            )
         if not (len(currency) == 3 and currency.isascii() and currency.isupper()):
             problems.append(f"currency must be three capital letters, not {currency!r}")
         if problems:
