@@ -76,6 +76,7 @@ class Reason(enum.StrEnum):
 
     OUT_OF_STOCK = "OutOfStock"
     PAYMENT_DECLINED = "PaymentDeclined"
+    PAYMENT_INVALID = "PaymentInvalid"
     INVENTORY_TIMEOUT = "InventoryTimeout"
     PAYMENT_TIMEOUT = "PaymentTimeout"
     INVENTORY_UNAVAILABLE = "InventoryUnavailable"

@@ -5,6 +5,9 @@ after a crash or a lost reply returns the stored result and takes nothing twice.
 answer reads: 2xx is success (202 from payments: waiting for the customer); a problem the
 service gives for the business (409 out of stock, 402 declined) is a rejection; no answer,
 429 or 5xx is transient; 401/403 is our misconfiguration, retried (and logged) until fixed.
+Payments refuses two ways, told apart here: 402 is a declined card (PaymentDeclined); any
+other 4xx (422 or 400: an amount or field it cannot take; 409: a conflicting payment) took
+no card at all and reads as PaymentInvalid, so a request bug is never reported as a decline.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from operators.saga.clients import Answer, Services, ServiceUnreachable
 from operators.saga.machine import Step
 
 OUT_OF_STOCK = "/problems/out-of-stock"
+DECLINED = 402  # payments' answer for a declined card, and only for that
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ def read(step: Step, answer: Answer) -> machine.Outcome:
             return machine.Succeeded(step, str(answer.body.get("paymentId", "")) or None)
         if status == 202:
             return machine.Pending(step)
+        if status != DECLINED:
+            return machine.Rejected(step, answer.problem, machine.Reason.PAYMENT_INVALID)
         code = answer.body.get("declineCode")
         return machine.Rejected(step, f"{answer.problem} ({code})" if code else answer.problem)
     if step is Step.CANCEL_ORDER and status == 404:

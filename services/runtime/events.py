@@ -25,6 +25,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from services.runtime import money
+
 ORDERS_TOPIC = "kubesaga.orders"
 INVENTORY_TOPIC = "kubesaga.inventory"
 PAYMENTS_TOPIC = "kubesaga.payments"
@@ -42,7 +44,8 @@ class InvalidEvent(ValueError):
 
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
-MinorUnits = Annotated[int, Field(ge=0, le=10**12)]
+# A price or amount: never above the one money range's maximum (services.runtime.money).
+MinorUnits = Annotated[int, Field(ge=0, le=money.MAX_AMOUNT)]
 
 
 class Contract(BaseModel):

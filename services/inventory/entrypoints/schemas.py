@@ -3,7 +3,8 @@
 The routes in ``entrypoints.api`` parse requests into these and answer with them; their
 JSON schemas are the service's OpenAPI document, which the saga operator's client and the
 schemathesis test read. Rules that need the stock (or span lines, like a repeated SKU) are
-the domain's; these only bound each field.
+the domain's; these only bound each field, strictly (``services.runtime.fields``: a quantity
+of ``true`` or ``"2"`` is refused, not coerced).
 """
 
 from __future__ import annotations
@@ -14,17 +15,18 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 from pydantic.alias_generators import to_camel
 
 from services.inventory.domain import errors, rules
 from services.inventory.domain.reservation import MAX_REASON, Reservation
 from services.inventory.domain.stock import Product
+from services.runtime import fields
 
 Sku = Annotated[
-    str, Field(min_length=1, max_length=rules.MAX_SKU_LENGTH, pattern=rules.SKU_PATTERN)
+    str, Strict(), Field(min_length=1, max_length=rules.MAX_SKU_LENGTH, pattern=rules.SKU_PATTERN)
 ]
-Quantity = Annotated[int, Field(ge=1, le=rules.MAX_QUANTITY)]
+Quantity = Annotated[fields.Count, Field(ge=1, le=rules.MAX_QUANTITY)]  # true is not 1
 StatusName = Literal["reserved", "rejected", "committed", "released", "expired"]
 
 
@@ -73,7 +75,9 @@ class ReservationIn(Body):
 
 
 class ReleaseIn(Body):
-    reason: str = Field(default="", max_length=MAX_REASON, pattern=r"^[^\x00]*$")
+    reason: Annotated[str, Strict()] = Field(
+        default="", max_length=MAX_REASON, pattern=r"^[^\x00]*$"
+    )
 
 
 class LineOut(Body):

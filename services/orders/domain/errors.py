@@ -39,6 +39,25 @@ class CurrencyMismatch(OrderRejected):
         )
 
 
+class AmountOutOfRange(OrderRejected):
+    """The items, at the catalog's prices, total an amount no payment can take.
+
+    The range is the one of ``services.runtime.money``; refusing here, before the order
+    exists, is what keeps such an order from ending as a "declined" payment later.
+    """
+
+    def __init__(self, amount: int, minimum: int, maximum: int) -> None:
+        self.amount = amount
+        self.minimum = minimum
+        self.maximum = maximum
+        super().__init__(
+            [
+                f"the items total {amount} minor units (the order's amount: quantity x"
+                f" unitPrice over items); an order's amount must be {minimum} to {maximum}"
+            ]
+        )
+
+
 class OrderNotFound(OrdersError):
     def __init__(self, order_id: uuid.UUID) -> None:
         self.order_id = order_id

@@ -23,7 +23,7 @@ from services.orders.domain import model
 from services.orders.domain.catalog import Catalog
 from services.orders.entrypoints import errors, schemas
 from services.orders.service_layer import handlers
-from services.runtime import idempotency_http
+from services.runtime import fields, idempotency_http
 from services.runtime.idempotency import MAX_KEY_LENGTH, IdempotencyStore
 
 
@@ -137,7 +137,7 @@ async def list_orders(
             alias="customerId",
             min_length=1,
             max_length=model.MAX_CUSTOMER_ID,
-            pattern=schemas.NO_NUL,
+            pattern=fields.NOT_BLANK,
         ),
     ] = None,
 ) -> schemas.OrderPage:

@@ -19,6 +19,7 @@ from services.runtime.web import problem_response as problem_response
 _TABLE: dict[type[errors.OrdersError], tuple[int, str, str]] = {
     errors.UnknownSkus: (422, "unknown-sku", "Unknown SKU"),
     errors.CurrencyMismatch: (422, "currency-mismatch", "Currency does not match the catalog"),
+    errors.AmountOutOfRange: (422, "amount-out-of-range", "The order's amount is out of range"),
     errors.OrderRejected: (422, "invalid-order", "The order cannot be taken"),
     errors.OrderNotFound: (404, "order-not-found", "Order not found"),
     errors.OrderConflict: (409, "order-conflict", "The order's phase forbids this"),
@@ -41,6 +42,10 @@ def problem_for(error: errors.OrdersError) -> Problem:
             extensions["skus"] = [
                 {"sku": sku, "currency": theirs} for sku, theirs in mismatched.items()
             ]
+        case errors.AmountOutOfRange(amount=amount, minimum=minimum, maximum=maximum):
+            # Named like a validation error's field: the request's items make the amount.
+            extensions["errors"] = [{"location": "body.items", "message": str(error)}]
+            extensions["amount"] = {"value": amount, "minimum": minimum, "maximum": maximum}
         case errors.OrderConflict(phase=phase):
             extensions["phase"] = phase
         case errors.TermsDiffer(differences=differences):

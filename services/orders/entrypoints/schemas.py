@@ -4,6 +4,8 @@ The routes in ``entrypoints.api`` validate requests with them and render domain 
 ``order_out`` / ``order_detail``; FastAPI publishes them in the OpenAPI document, which is
 what schemathesis and clients read. Bounds repeat the domain's, so most bad input is refused
 before any use case runs; the domain checks again (duplicates, totals) for every caller.
+Request fields are strict (``services.runtime.fields``): ``"quantity": true`` or ``"2"`` and a
+blank ``customerId`` are refused with a 422 naming the field, never coerced.
 """
 
 from __future__ import annotations
@@ -12,16 +14,16 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
 from pydantic.alias_generators import to_camel
 
 from services.orders.domain import model, money
+from services.runtime import fields
 
-Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
-# Postgres text cannot hold NUL; refusing it here keeps it a 422 rather than a database error.
-NO_NUL = r"^[^\x00]*$"
-Text = Annotated[str, Field(pattern=NO_NUL)]
+Sku = Annotated[
+    str, Strict(), Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+]
+Currency = Annotated[str, Strict(), Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
 PhaseName = Literal["Pending", "StockReserved", "PaymentAuthorized", "Completed", "Cancelled"]
 StepName = Literal[
     "created",
@@ -44,38 +46,49 @@ class Schema(BaseModel):
 
 class OrderItemIn(Schema):
     sku: Sku
-    quantity: int = Field(ge=1, le=money.MAX_QUANTITY)
+    quantity: fields.Count = Field(ge=1, le=money.MAX_QUANTITY)
 
 
 class CreateOrder(Schema):
-    customer_id: Text = Field(min_length=1, max_length=model.MAX_CUSTOMER_ID)
+    customer_id: fields.Text = Field(max_length=model.MAX_CUSTOMER_ID)
     items: list[OrderItemIn] = Field(min_length=1, max_length=money.MAX_LINES)
     currency: Currency
-    payment_method: Text = Field(min_length=1, max_length=model.MAX_PAYMENT_METHOD)
+    payment_method: fields.Word = Field(
+        max_length=model.MAX_PAYMENT_METHOD, examples=["pm_card_visa"]
+    )
 
 
 class CancelOrder(Schema):
-    reason: str = Field(min_length=1, max_length=model.MAX_REASON, pattern=r"^[^\x00]*\S[^\x00]*$")
+    reason: fields.Text = Field(max_length=model.MAX_REASON)
 
 
 class Money(Schema):
-    value: int = Field(ge=0, le=money.MAX_MINOR_UNITS, description="minor units (cents)")
+    # An answer's bound, not a request's: stored orders are shown as they are; the money range
+    # (services.runtime.money) binds new orders, in the domain.
+    value: int = Field(ge=0, description="minor units (cents)")
+    currency: Currency
+
+
+class MoneyIn(Schema):
+    """An amount a request states: within the money range, or no order could have it."""
+
+    value: fields.Count = Field(ge=money.MIN_AMOUNT, le=money.MAX_AMOUNT, description="minor units")
     currency: Currency
 
 
 class OrderLineIn(Schema):
     sku: Sku
-    quantity: int = Field(ge=1, le=money.MAX_QUANTITY)
-    unit_price: int = Field(ge=0, le=money.MAX_MINOR_UNITS)
+    quantity: fields.Count = Field(ge=1, le=money.MAX_QUANTITY)
+    unit_price: fields.Count = Field(ge=0, le=money.MAX_AMOUNT)
 
 
 class VerifyOrder(Schema):
     """The terms an Order's saga would run on (its spec), for orders to confirm."""
 
-    customer_id: Text = Field(min_length=1, max_length=model.MAX_CUSTOMER_ID)
+    customer_id: fields.Text = Field(max_length=model.MAX_CUSTOMER_ID)
     items: list[OrderLineIn] = Field(min_length=1, max_length=money.MAX_LINES)
-    amount: Money
-    payment_method: Text = Field(min_length=1, max_length=model.MAX_PAYMENT_METHOD)
+    amount: MoneyIn
+    payment_method: fields.Word = Field(max_length=model.MAX_PAYMENT_METHOD)
 
     def terms(self) -> model.Terms:
         return model.Terms(

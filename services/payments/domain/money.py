@@ -1,16 +1,18 @@
-"""Money checks for a payment: integer minor units within a sane range, an ISO-like currency.
+"""Money checks for a payment: integer minor units within the money range, an ISO-like currency.
 
 Called by ``Payment.start`` (and so by the service layer before any provider is asked). The
-upper bound is Stripe's (eight digits of minor units): an amount above it is a client bug,
-and refusing it here keeps it from ever reaching a provider.
+range is kubesaga's one money range (``services.runtime.money``: Stripe's eight digits of
+minor units), the same orders enforces on an order's total: an amount outside it is a client
+bug, and refusing it here keeps it from ever reaching a provider.
 """
 
 from __future__ import annotations
 
 import re
 
-MIN_AMOUNT = 1  # a zero payment authorizes nothing
-MAX_AMOUNT = 99_999_999  # Stripe's limit for most currencies: 999,999.99 in major units
+from services.runtime.money import MAX_AMOUNT as MAX_AMOUNT
+from services.runtime.money import MIN_AMOUNT as MIN_AMOUNT
+
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
 

@@ -3,7 +3,8 @@
 The routes in ``entrypoints.api`` validate requests with them and render payments with
 ``payment_out``; FastAPI publishes them in the OpenAPI document, which is what schemathesis
 and the saga operator read. Bounds repeat the domain's, so bad input is refused before any
-use case runs; the domain checks the money again for every caller.
+use case runs; the domain checks the money again for every caller. Request fields are strict
+(``services.runtime.fields``): nothing is coerced, no identifier may be blank.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 from pydantic.alias_generators import to_camel
 
 from services.payments.domain import money
 from services.payments.domain.payment import Payment
+from services.runtime import fields
 
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
+Currency = Annotated[str, Strict(), Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
 StatusName = Literal["pending", "authorized", "failed", "refunded"]
 
 
@@ -38,11 +40,9 @@ class Money(Schema):
 
 class CreatePayment(Schema):
     order_id: uuid.UUID
-    customer_id: str = Field(min_length=1, max_length=128)
+    customer_id: fields.Text = Field(max_length=128)
     amount: Money
-    payment_method: str = Field(
-        min_length=1, max_length=255, pattern=r"^\S+$", examples=["pm_card_visa"]
-    )
+    payment_method: fields.Word = Field(max_length=255, examples=["pm_card_visa"])
 
 
 class PaymentOut(Schema):

@@ -223,6 +223,34 @@ async def test_bad_input_is_a_4xx_problem_never_a_500(
     assert await inventory_api.db.events(uuid.UUID(ORDER)) == []
 
 
+@pytest.mark.parametrize(
+    ("items", "location"),
+    [
+        ([{"sku": "SKU-1", "quantity": True}], "body.items.0.quantity"),
+        ([{"sku": "SKU-1", "quantity": "2"}], "body.items.0.quantity"),
+        ([{"sku": "SKU-1", "quantity": 2.0}], "body.items.0.quantity"),
+        (
+            [{"sku": "SKU-2", "quantity": 1}, {"sku": "SKU-1", "quantity": [1]}],
+            "body.items.1.quantity",
+        ),
+        ([{"sku": " ", "quantity": 1}], "body.items.0.sku"),
+    ],
+    ids=["true", '"2"', "2.0", "the second line's", "blank sku"],
+)
+async def test_a_reservation_takes_no_coerced_quantity_and_names_the_field(
+    client: httpx.AsyncClient,
+    inventory_api: RunningApi,
+    items: list[dict[str, Any]],
+    location: str,
+) -> None:
+    order_id = uuid.uuid4()
+    body = {"orderId": str(order_id), "items": items}
+    response = await client.post("/reservations", json=body, headers=inventory_api.auth)
+    assert_problem(response, 422)
+    assert [error["location"] for error in response.json()["errors"]] == [location]
+    assert await inventory_api.db.events(order_id) == []
+
+
 async def test_bad_paths_and_release_bodies_are_4xx_problems(
     client: httpx.AsyncClient, inventory_api: RunningApi
 ) -> None:

@@ -177,6 +177,36 @@ async def test_bad_input_is_a_4xx_problem(api: Api, content: bytes, why: str) ->
     assert provider.calls["authorize"] == calls
 
 
+@pytest.mark.parametrize(
+    ("change", "location"),
+    [
+        ({"customerId": "   "}, "body.customerId"),
+        ({"customerId": "\u3000"}, "body.customerId"),
+        ({"paymentMethod": " "}, "body.paymentMethod"),
+        ({"paymentMethod": "pm card visa"}, "body.paymentMethod"),
+        ({"amount": {"value": True, "currency": "EUR"}}, "body.amount.value"),
+        ({"amount": {"value": 100_000_000, "currency": "EUR"}}, "body.amount.value"),
+    ],
+    ids=[
+        "blank customer",
+        "unicode-blank customer",
+        "blank method",
+        "method of three words",
+        "amount true",
+        "amount over the money range",
+    ],
+)
+async def test_blank_ids_and_lax_amounts_are_a_422_naming_the_field(
+    api: Api, change: dict[str, Any], location: str
+) -> None:
+    client, provider = api
+    calls = provider.calls["authorize"]
+    response = await client.post("/payments", json={**payment_body(), **change}, headers=AUTH)
+    body = problem(response, 422, "invalid-request")
+    assert [error["location"] for error in body["errors"]] == [location]
+    assert provider.calls["authorize"] == calls
+
+
 async def test_a_non_uuid_order_id_in_the_path_is_422(api: Api) -> None:
     client, _ = api
     problem(await client.post("/payments/not-a-uuid/refund", headers=AUTH), 422, "invalid-request")

@@ -10,6 +10,8 @@ import pytest
 from services.orders.domain import errors, events, model, money
 from services.orders.domain.catalog import ProductQuote
 from services.orders.domain.model import RequestedItem
+from services.payments.domain import money as payments_money
+from services.runtime import money as shared
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 QUOTES = {
@@ -85,8 +87,12 @@ def test_a_product_in_another_currency_is_refused() -> None:
         ("customer_id", ""),
         ("customer_id", "c" * 129),
         ("customer_id", "c\x00"),
+        ("customer_id", "   "),
+        ("customer_id", "\t\u3000\xa0"),
         ("payment_method", "pm\x00card"),
         ("payment_method", ""),
+        ("payment_method", " "),
+        ("payment_method", "pm card"),
         ("currency", "eur"),
         ("currency", "EURO"),
         ("currency", "ÉUR"),
@@ -97,22 +103,50 @@ def test_place_refuses_bad_fields(field: str, value: str) -> None:
         place([model.Line("SKU-1", 1, 100)], **{field: value})
 
 
-def test_an_absurd_total_is_refused_not_wrapped() -> None:
-    # Each line is within bounds; their sum is not.
-    lines = [model.Line(f"SKU-{n}", 10_000, money.MAX_MINOR_UNITS // 10_000) for n in range(2)]
-    with pytest.raises(errors.OrderRejected, match="exceeds the maximum"):
+def test_a_total_over_the_money_range_is_refused_naming_the_amount() -> None:
+    # Each line is within its bounds; their sum is one minor unit more than payments takes.
+    lines = [model.Line("SKU-1", 1, money.MAX_AMOUNT), model.Line("SKU-2", 1, 1)]
+    with pytest.raises(errors.AmountOutOfRange) as refused:
         place(lines)
-
-
-def test_the_largest_total_is_accepted() -> None:
-    order = place([model.Line("SKU-1", 10_000, money.MAX_MINOR_UNITS // 10_000)])
-    assert order.amount == money.MAX_MINOR_UNITS
+    assert (refused.value.amount, refused.value.maximum) == (money.MAX_AMOUNT + 1, 99_999_999)
+    assert f"total {money.MAX_AMOUNT + 1} minor units" in str(refused.value)
+    assert "must be 1 to 99999999" in str(refused.value)
 
 
 @pytest.mark.parametrize(
-    ("quantity", "unit_price"),
-    [(0, 1), (10_001, 1), (1, -1), (1, money.MAX_MINOR_UNITS + 1), (2, money.MAX_MINOR_UNITS)],
+    "lines",
+    [
+        [model.Line("SKU-1", 1, 0)],  # nothing to charge: payments takes no zero payment
+        [model.Line("SKU-1", 1, 0), model.Line("SKU-2", 10_000, 0)],
+        [model.Line("SKU-1", 1, money.MAX_AMOUNT + 1)],  # one unit already costs too much
+        [model.Line("SKU-1", 10_000, 10**12)],  # what orders accepted before the one range
+    ],
 )
+def test_a_total_outside_the_money_range_is_refused(lines: list[model.Line]) -> None:
+    with pytest.raises(errors.AmountOutOfRange) as refused:
+        place(lines)
+    assert refused.value.amount == sum(line.quantity * line.unit_price for line in lines)
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [model.Line("SKU-1", 1, money.MAX_AMOUNT)],
+        [model.Line("SKU-1", 3, 33_333_333)],
+        [model.Line("SKU-1", 1, 1)],
+        [model.Line("SKU-1", 1, 0), model.Line("SKU-2", 1, 1)],  # a free line in a paid order
+    ],
+)
+def test_the_ends_of_the_money_range_are_accepted(lines: list[model.Line]) -> None:
+    assert place(lines).amount == sum(line.quantity * line.unit_price for line in lines)
+
+
+def test_the_orders_range_is_the_payments_range() -> None:
+    assert (money.MIN_AMOUNT, money.MAX_AMOUNT) == (shared.MIN_AMOUNT, shared.MAX_AMOUNT)
+    assert (payments_money.MIN_AMOUNT, payments_money.MAX_AMOUNT) == (1, 99_999_999)
+
+
+@pytest.mark.parametrize(("quantity", "unit_price"), [(0, 1), (10_001, 1), (1, -1)])
 def test_line_total_refuses_out_of_range(quantity: int, unit_price: int) -> None:
     with pytest.raises(money.AmountOutOfRange):
         money.line_total(quantity, unit_price)
