@@ -490,6 +490,7 @@ _SOLD = "the reservation is committed: its stock stays sold until someone return
 _REFUSED_BY: dict[str, Step] = {
     Reason.OUT_OF_STOCK: Step.RESERVE_STOCK,
     Reason.PAYMENT_DECLINED: Step.AUTHORIZE_PAYMENT,
+    Reason.PAYMENT_INVALID: Step.AUTHORIZE_PAYMENT,  # refused before any provider call
 }
 
 

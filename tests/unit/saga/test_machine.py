@@ -141,6 +141,12 @@ def test_the_happy_path_runs_the_forward_steps_in_order() -> None:
             id="inventory deadline: release (leaves a tombstone), cancel",
         ),
         pytest.param(
+            [RESERVED, Rejected(Step.AUTHORIZE_PAYMENT, "HTTP 422", Reason.PAYMENT_INVALID)],
+            Reason.PAYMENT_INVALID,
+            [Step.RELEASE_STOCK, Step.CANCEL_ORDER],
+            id="payment refused as invalid: nothing was charged, release, cancel",
+        ),
+        pytest.param(
             [RESERVED, Pending(Step.AUTHORIZE_PAYMENT), PaymentFailed("3DS failed")],
             Reason.PAYMENT_DECLINED,
             [Step.RELEASE_STOCK, Step.CANCEL_ORDER],
