@@ -24,13 +24,13 @@ from aiokafka.admin import AIOKafkaAdminClient
 from kubernetes_asyncio import client
 
 from infra.local.endpoints import Endpoints
-from infra.local.kubectl import kubectl
 from services.inventory.domain.stock import Price, Product
 from services.payments.migrations import SCRIPT_LOCATION as PAYMENTS_MIGRATIONS
 from services.runtime import migrations
-from tests.e2e.harness import ROOT, Gate, OperatorProcess, TraceCollector
+from tests.e2e.harness import Gate, OperatorProcess, TraceCollector
 from tests.integration.orders import stack as service_stack
 from tests.processes import free_port, service_process
+from tests.support import install_crds
 
 PAYMENT_DEADLINE_SECONDS = 15
 INVENTORY_DEADLINE_SECONDS = 60
@@ -83,15 +83,7 @@ def _asyncpg_dsn(sqlalchemy_url: str) -> str:
 
 @pytest_asyncio.fixture(scope="session")
 async def stack(platform: Endpoints, kube: client.ApiClient) -> AsyncIterator[Stack]:
-    kubectl(platform.kubeconfig, "apply", "-f", str(ROOT / "crds"))
-    kubectl(
-        platform.kubeconfig,
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/orders.kubesaga.io",
-        "crd/kopfpeerings.kopf.dev",
-    )
+    install_crds(platform.kubeconfig)
     namespace = f"e2e-{uuid.uuid4().hex[:8]}"
     core = client.CoreV1Api(kube)
     await core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))

@@ -19,9 +19,8 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from infra.local.endpoints import Endpoints
-from infra.local.kubectl import kubectl
-from infra.local.settings import REPO_ROOT
 from services.runtime import money
+from tests.support import install_crds
 
 GROUP, VERSION, PLURAL = "kubesaga.io", "v1alpha1", "orders"
 NAMESPACE = "default"  # dry runs store nothing, so no namespace of our own is needed
@@ -30,15 +29,8 @@ SPACES = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
 
 @pytest.fixture(scope="module")
 def order_crd(platform: Endpoints) -> Iterator[None]:
-    kubectl(platform.kubeconfig, "apply", "-f", str(REPO_ROOT / "crds" / "order.yaml"))
-    kubectl(
-        platform.kubeconfig,
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/orders.kubesaga.io",
-    )
-    yield  # left installed: the e2e and chart tests apply the very same file
+    install_crds(platform.kubeconfig)
+    yield  # left installed: the e2e and chart tests apply the very same files
 
 
 def order(name: str | None = None, **spec_changes: Any) -> dict[str, Any]:
@@ -166,3 +158,52 @@ async def test_the_api_server_reads_blank_as_the_services_do(
     method = await admit(kube, order(paymentMethod=value))
     assert (customer is None) is (bool(value.strip()) and "\x00" not in value), customer
     assert (method is None) is (value.split() == [value]), method
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"items": []}, "spec.items"),
+        ({"items": [{"sku": "SKU-1", "quantity": 0, "unitPrice": 1999}]}, "spec.items[0].quantity"),
+        ({"items": [{"sku": "SKU-1", "quantity": 2, "unitPrice": -1}]}, "spec.items[0].unitPrice"),
+        ({"items": [{"sku": "SKU-1", "quantity": 2, "unitPrice": 19.99}]}, "unitPrice"),
+        ({"amount": {"value": 3998, "currency": "eur"}}, "spec.amount.currency"),
+        ({"amount": {"value": -5, "currency": "EUR"}}, "spec.amount.value"),
+        ({"amount": {"value": 1, "currency": "EUR"}}, "amount.value must equal the sum"),
+        (
+            {
+                "items": [
+                    {"sku": "SKU-1", "quantity": 1, "unitPrice": 1999},
+                    {"sku": "SKU-1", "quantity": 1, "unitPrice": 1999},
+                ]
+            },
+            "each sku appears once",
+        ),
+        ({"customerId": ""}, "spec.customerId"),
+    ],
+)
+async def test_a_malformed_order_is_refused_naming_the_field(
+    kube: client.ApiClient, changes: dict[str, Any], named: str
+) -> None:
+    refused = await admit(kube, order(**changes))
+    assert refused is not None and named in refused
+
+
+async def test_an_orders_spec_is_immutable(kube: client.ApiClient, namespace: str) -> None:
+    """Stored for real (a change needs an old object): no operator runs in this namespace."""
+    custom = client.CustomObjectsApi(kube)
+    body = order()
+    name = body["metadata"]["name"]
+    await custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+    with pytest.raises(client.exceptions.ApiException) as refused:
+        await custom.patch_namespaced_custom_object(  # type: ignore[call-arg]
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            {"spec": {"customerId": "someone-else"}},
+            _content_type="application/merge-patch+json",
+        )
+    assert refused.value.status == 422
+    assert "spec is immutable" in str(refused.value.body)
