@@ -119,10 +119,16 @@ async def saga_stack(
     )
     namespace = f"{options.name}-{uuid.uuid4().hex[:8]}"
     core = client.CoreV1Api(kube)
-    await core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     traces = TraceCollector()
     telemetry = {"OTEL_BSP_SCHEDULE_DELAY": "200"}
+    # Torn down in reverse, each step even if an earlier one failed (a platform part that a
+    # chaos run broke): the namespace goes last, after the Orders' finalizers.
     async with contextlib.AsyncExitStack() as resources:
+        await core.create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
+        )
+        resources.push_async_callback(core.delete_namespace, namespace)
+        resources.callback(traces.stop)
         database_prefix = options.name.replace("-", "_")
         inventory_db = await resources.enter_async_context(
             service_stack.inventory_database(platform.postgres_dsn, options.catalog or None)
@@ -215,7 +221,10 @@ async def saga_stack(
             rising_priority=options.rising_priority,
         )
         resources.callback(operator.close)
-        resources.callback(traces.stop)
+        # Finished Orders would wait for their TTL: the namespace goes with them. The
+        # finalizers are the stopped operator's, so they are removed first.
+        resources.push_async_callback(_remove_finalizers, kube, namespace)
+        resources.callback(operator.stop)
         await asyncio.to_thread(operator.start)
         yield Stack(
             namespace=namespace,
@@ -232,11 +241,6 @@ async def saga_stack(
             topic_prefix=topic_prefix,
             webhook_secret=DEVELOPMENT_WEBHOOK_SECRET,
         )
-        operator.stop()
-        # Finished Orders would wait for their TTL: delete the namespace with them. The
-        # finalizers are the stopped operator's, so remove them first.
-        await _remove_finalizers(kube, namespace)
-    await core.delete_namespace(namespace)
 
 
 async def _delete_topics(bootstrap: str, prefix: str) -> None:
