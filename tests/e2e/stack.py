@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -90,6 +92,14 @@ class Stack:
                 return None
             raise
         return found
+
+    def save_logs(self, folder: Path) -> Path:
+        """Copy the processes' logs (temporary files, gone with the stack) into ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        logs = {name: service.log_path for name, service in self.services.items()}
+        for name, path in {**logs, "saga-operator": self.operator.log_path}.items():
+            shutil.copyfile(path, folder / f"{name}.log")
+        return folder
 
     async def query(self, service: str, sql: str, *args: Any) -> list[asyncpg.Record]:
         connection = await asyncpg.connect(self.databases[service])

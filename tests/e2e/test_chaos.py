@@ -29,7 +29,11 @@ async def test_every_invariant_holds_under_the_short_chaos_profile(
     platform: Endpoints, kube: client.ApiClient
 ) -> None:
     chosen = scenario(PROFILES["short"], SEED)
+    state = State(PlatformSettings())
     async with saga_stack(platform, kube, stack_options(chosen)) as stack:
-        report = await chaos(stack, kube, platform, State(PlatformSettings()), chosen)
+        try:
+            report = await chaos(stack, kube, platform, state, chosen)
+        finally:
+            print(f"the stack's logs: {stack.save_logs(state.logs / stack.namespace)}")
     print(report.text)
     assert report.ok, f"replay: python -m tests.bench.chaos --seed {SEED}\n{report.text}"

@@ -13,11 +13,9 @@ import asyncio
 import dataclasses
 import logging
 import random
-import shutil
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from kubernetes_asyncio import client, config
 
@@ -26,7 +24,7 @@ from infra.local.settings import PlatformSettings
 from infra.local.state import State
 from tests.bench.chaos.faults import FaultKind
 from tests.bench.chaos.run import PROFILES, Report, chaos, scenario, stack_options
-from tests.e2e.stack import Stack, saga_stack
+from tests.e2e.stack import saga_stack
 
 
 def parser() -> argparse.ArgumentParser:
@@ -114,21 +112,12 @@ async def main_async(argv: Sequence[str]) -> Report:
             try:
                 report = await chaos(stack, kube, platform, state, chosen, say=_say)
             finally:
-                kept = keep_logs(stack, state.logs / f"chaos-{stack.namespace}")
+                kept = stack.save_logs(state.logs / stack.namespace)
                 _say(f"the stack's logs: {kept}")
             _say(report.text)  # before the teardown, which a broken platform may fail
             started = time.monotonic()
         _say(f"stack torn down in {time.monotonic() - started:.0f}s")
     return report
-
-
-def keep_logs(stack: Stack, folder: Path) -> Path:
-    """Copy the stack's process logs (temporary files, gone with the stack) for a post-mortem."""
-    folder.mkdir(parents=True, exist_ok=True)
-    logs = {name: service.log_path for name, service in stack.services.items()}
-    for name, path in {**logs, "saga-operator": stack.operator.log_path}.items():
-        shutil.copyfile(path, folder / f"{name}.log")
-    return folder
 
 
 def _say(line: str) -> None:
