@@ -193,7 +193,7 @@ class Load:
         started = time.monotonic()
         offsets = launch_offsets(len(kinds), rate)
         bodies = [lines(kind, rng) for kind in kinds]
-        gate = asyncio.Semaphore(self.concurrency)
+        slots = asyncio.Semaphore(self.concurrency)
         limits = httpx.Limits(max_connections=self.concurrency)
         pool = await _pool(self.stack.databases["payments"])
         try:
@@ -207,7 +207,7 @@ class Load:
                     kind = kinds[index]
                     item = Placed(index, kind, requested_at=time.time())
                     self.placed.append(item)
-                    async with gate:
+                    async with slots:
                         if kind is Kind.FORGED:
                             await self._forge(item, bodies[index])
                         else:

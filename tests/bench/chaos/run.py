@@ -141,11 +141,12 @@ async def chaos(
     say("timeline (seconds since the load started):")
     try:
         started, wall_started = time.monotonic(), time.time()
-        driver = Load(stack, kube)
-        placed, records = await asyncio.gather(
-            driver.place(scenario.kinds, rate=profile.rate, rng=random.Random(scenario.seed + 1)),
-            injector.run(list(scenario.faults), started),
-        )
+        driver, rng = Load(stack, kube), random.Random(scenario.seed + 1)
+        # A task group: if either fails, the other is cancelled rather than left running.
+        async with asyncio.TaskGroup() as group:
+            placing = group.create_task(driver.place(scenario.kinds, rate=profile.rate, rng=rng))
+            faulting = group.create_task(injector.run(list(scenario.faults), started))
+        placed, records = placing.result(), faulting.result()
         say(f"  {time.monotonic() - started:7.1f}s  load done: {_placing(placed)}")
         left = await load.wait_until(
             lambda: _unsettled(stack, observer, placed), timeout=profile.settle_timeout
@@ -177,7 +178,8 @@ async def chaos(
         text = "\n".join(
             [
                 f"chaos report: seed {scenario.seed}, profile {profile.name}, "
-                f"{len(placed)} orders ({_placing(placed)}), {ended - wall_started:.0f}s",
+                f"{len(placed)} orders ({_placing(placed)}; orders holds {len(found.orders)}), "
+                f"{ended - wall_started:.0f}s",
                 "faults, their recovery, and the sagas' stall after each:",
                 *timeline.render_faults(lines),
                 "outcomes by kind of order (orders' phase/reason):",
