@@ -172,25 +172,7 @@ async def chaos(
             faults=[_outcome(line, record) for line, record in zip(lines, records, strict=True)],
         )
         verdicts = invariants.check(found)
-        intended = {str(kind): ends for kind, ends in load.INTENDED.items()}
-        notes = _notes(placed, wall_started)
-        astray = timeline.unintended(kinds, intended, found.orders, found.resources, notes)
-        text = "\n".join(
-            [
-                f"chaos report: seed {scenario.seed}, profile {profile.name}, "
-                f"{len(placed)} orders ({_placing(placed)}; orders holds {len(found.orders)}), "
-                f"{ended - wall_started:.0f}s",
-                "faults, their recovery, and the sagas' stall after each:",
-                *timeline.render_faults(lines),
-                "outcomes by kind of order (orders' phase/reason):",
-                *timeline.render_outcomes(timeline.outcomes(kinds, found.orders, found.resources)),
-                f"not ended as intended: {len(astray)} (a fault may explain it; not an invariant)",
-                *(f"  {line}" for line in astray[:10]),
-                *([f"  ... and {len(astray) - 10} more"] if len(astray) > 10 else []),
-                "invariants (each must be 0):",
-                *timeline.render_verdicts(verdicts),
-            ]
-        )
+        text = _text(scenario, placed, found, lines, verdicts, (wall_started, ended))
         return Report(scenario, placed, records, verdicts, text)
     finally:
         sampler.cancel()
@@ -201,6 +183,38 @@ async def chaos(
         for gate in stack.gates.values():
             gate.heal()
         await healthy(checks)
+
+
+def _text(
+    scenario: Scenario,
+    placed: Sequence[Placed],
+    found: invariants.Evidence,
+    lines: Sequence[timeline.FaultLine],
+    verdicts: Sequence[Verdict],
+    span: tuple[float, float],  # the load's start and the end of the wait (wall clock)
+) -> str:
+    kinds = {p.order_id: str(p.kind) for p in placed if p.order_id}
+    wall_started, ended = span
+    intended = {str(kind): ends for kind, ends in load.INTENDED.items()}
+    notes = _notes(placed, wall_started)
+    astray = timeline.unintended(kinds, intended, found.orders, found.resources, notes)
+    table = timeline.outcomes(kinds, found.orders, found.resources)
+    return "\n".join(
+        [
+            f"chaos report: seed {scenario.seed}, profile {scenario.profile.name}, "
+            f"{len(placed)} orders ({_placing(placed)}; orders holds {len(found.orders)}), "
+            f"{ended - wall_started:.0f}s",
+            "faults, their recovery, and the sagas' stall after each:",
+            *timeline.render_faults(lines),
+            "outcomes by kind of order (orders' phase/reason):",
+            *timeline.render_outcomes(table),
+            f"not ended as intended: {len(astray)} (a fault may explain it; not an invariant)",
+            *(f"  {line}" for line in astray[:10]),
+            *([f"  ... and {len(astray) - 10} more"] if len(astray) > 10 else []),
+            "invariants (each must be 0):",
+            *timeline.render_verdicts(verdicts),
+        ]
+    )
 
 
 def _notes(placed: Sequence[Placed], wall_started: float) -> dict[str, str]:
