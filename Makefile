@@ -10,7 +10,7 @@ PYTHON := .venv/bin/python
 PLATFORM := $(PYTHON) -m infra.local
 
 .DEFAULT_GOAL := help
-.PHONY: help tools venv up down status clean demo demo-processes images lint typecheck test bench
+.PHONY: help tools venv up down status clean demo demo-processes images lint typecheck test bench chaos
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,3 +61,6 @@ test: tools venv lint typecheck images ## lint, type-check, build the images, th
 
 bench: tools venv ## POST /orders latency (1,000 requests) against real orders + inventory processes
 	@$(PLATFORM) run -- $(PYTHON) -m tests.bench.bench_post_orders --requests 1000 --concurrency 10
+
+chaos: tools venv ## 1,200 sagas while kill -9 and broken links hit every part; invariants must hold
+	@$(PLATFORM) run -- $(PYTHON) -m tests.bench.chaos --profile long $(if $(SEED),--seed $(SEED))

@@ -227,6 +227,28 @@ async def _check_all(checks: dict[str, Probe]) -> dict[str, str | None]:
     return dict(zip(names, results, strict=True))
 
 
+def kill(state: State, name: str, *, timeout: float) -> int:
+    """kill -9 one component (its whole process tree), then wait for supervisord to restart it
+    and for its readiness probe: what a crash and a container restart look like."""
+    supervisor = Supervisor(state)
+    if not supervisor.running():
+        print("platform is not running (start it with `make up`)", file=sys.stderr)
+        return 1
+    checks = probes(state)
+    if name not in checks:
+        print(f"unknown component {name!r}; one of: {', '.join(sorted(checks))}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    pid = supervisor.kill(name)
+    print(f"  {name}: killed pid {pid} (SIGKILL, with its children)", flush=True)
+    new_pid = supervisor.wait_restarted(name, pid, timeout)
+    restarted = time.monotonic() - started
+    print(f"  {name}: restarted as pid {new_pid} after {restarted:.1f}s", flush=True)
+    asyncio.run(wait_ready(name, checks[name], timeout))
+    print(f"  {name}: ready again {time.monotonic() - started:.1f}s after the kill")
+    return 0
+
+
 def run(state: State, command: Sequence[str]) -> int:
     """Run a command against the platform, starting it first and stopping it after if needed."""
     supervisor = Supervisor(state)
@@ -281,6 +303,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("status", help="show each component's process and readiness")
     commands.add_parser("env", help="print the shell exports for a running platform")
     commands.add_parser("clean", help="stop the platform and delete its state folder")
+    kill_parser = commands.add_parser(
+        "kill",
+        help="kill -9 one component (with its children), wait until it is restarted and ready",
+    )
+    kill_parser.add_argument("name", help="a component, as `status` names it (e.g. postgres)")
+    kill_parser.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds to wait for each (default: 120)"
+    )
     run_parser = commands.add_parser(
         "run", help="run a command with the platform up; stop it after if this run started it"
     )
@@ -311,6 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return down(state)
         if args.command == "status":
             return status(state)
+        if args.command == "kill":
+            return kill(state, args.name, timeout=args.timeout)
         if args.command == "env":
             print(state.settings.endpoints_file.read_text(), end="")
             return 0
@@ -330,6 +362,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not command:
             parser.error("run needs a command, e.g. `run -- pytest`")
         return run(state, command)
-    except (RuntimeError, FileNotFoundError, subprocess.CalledProcessError) as e:
+    except (RuntimeError, TimeoutError, FileNotFoundError, subprocess.CalledProcessError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

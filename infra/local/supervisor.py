@@ -4,6 +4,13 @@ supervisord (a well-kept, widely used process supervisor) gives restarts, log fi
 groups and a clean shutdown; this module only writes its config from the component list and
 wraps the handful of calls the CLI needs. Processes are registered with autostart off so the
 CLI can start them in waves, each after the previous one is ready.
+
+A crash is simulated with ``kill``: SIGKILL to the component's whole process tree (Postgres'
+backends are their own process groups, so a group kill would leave them holding its shared
+memory), as a container runtime kills a container. supervisord sees an unexpected exit and
+restarts the program itself (``autorestart=unexpected``); ``wait_restarted`` waits for the
+new process, and starts it if supervisord gave up. The chaos harness and
+``python -m infra.local kill NAME`` use the two.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import subprocess
 import sys
 import time
 import xmlrpc.client
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -123,6 +131,44 @@ class Supervisor:
     def stop(self, name: str) -> None:
         self._call("stopProcess", name, True)
 
+    def process_pid(self, name: str) -> int | None:
+        """The PID supervisord runs ``name`` as; None while it is not running."""
+        info = self._call("getProcessInfo", name)
+        pid = int(info["pid"])
+        return pid if info["statename"] in ("RUNNING", "STARTING") and pid > 0 else None
+
+    def kill(self, name: str) -> int:
+        """SIGKILL ``name``'s process and every descendant of it; its PID. No clean-up runs."""
+        pid = self.process_pid(name)
+        if pid is None:
+            raise RuntimeError(f"{name} is not running: nothing to kill")
+        for member in process_tree(pid, _parents()):  # collected before any dies and reparents
+            try:
+                os.kill(member, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return pid
+
+    def wait_restarted(self, name: str, killed_pid: int, timeout: float = 120.0) -> int:
+        """The new PID of ``name`` once supervisord runs it again after ``killed_pid`` died.
+
+        supervisord restarts an unexpected exit by itself; if it stopped trying (FATAL after
+        its start retries, or EXITED), it is started here.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = self._call("getProcessInfo", name)
+            state, pid = info["statename"], int(info["pid"])
+            if state == "RUNNING" and pid not in (0, killed_pid):
+                return pid
+            if state in ("FATAL", "EXITED", "STOPPED") and not _alive(killed_pid):
+                try:
+                    self._call("startProcess", name, False)
+                except xmlrpc.client.Fault:  # started meanwhile (ALREADY_STARTED)
+                    pass
+            time.sleep(0.1)
+        raise TimeoutError(f"supervisord did not restart {name} within {timeout:.0f}s")
+
     def processes(self) -> list[ProcessInfo]:
         infos = cast(list[dict[str, Any]], self._call("getAllProcessInfo"))
         return [ProcessInfo(i["name"], i["statename"], i["description"]) for i in infos]
@@ -161,6 +207,36 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def process_tree(root: int, parents: Mapping[int, int]) -> list[int]:
+    """``root`` and all its descendants, parents before children, from a pid -> ppid map."""
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    tree, frontier = [], [root]
+    while frontier:
+        pid = frontier.pop(0)
+        if pid in tree:
+            continue
+        tree.append(pid)
+        frontier.extend(sorted(children.get(pid, ())))
+    return tree
+
+
+def _parents() -> dict[int, int]:
+    """Every live process's parent, from /proc."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            # The command may hold spaces and parentheses: the fields follow its last ')'.
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        found[int(proc.name)] = int(fields[1])
+    return found
 
 
 def leftover_processes(state_root: Path) -> list[tuple[int, str]]:

@@ -4,8 +4,9 @@
 (``python -m services.<name> serve``), the operator (``python -m operators.saga run``) and
 two pieces of test equipment that are not mocks:
 
-- ``Gate``: a TCP proxy between the operator and inventory that can refuse connections, so a
-  test takes inventory "down" for the saga while orders still prices from it directly;
+- ``Gate``: a TCP proxy between the operator and a service that can refuse, drop and delay
+  connections, so a test takes inventory "down" for the saga while orders still prices from
+  it directly, or the chaos harness breaks the network between the operator and a service;
 - ``TraceCollector``: an OTLP/HTTP receiver every process exports its spans to, so a test can
   see one order's trace across all of them.
 """
@@ -33,12 +34,23 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Gate:
-    """A TCP proxy that can be closed (connections refused, open ones cut) and opened again."""
+    """A TCP proxy in front of a service, with the faults a network has.
+
+    - ``close()``: connections refused, open ones cut (the service is "down"); ``open()``
+      listens again, on the same port.
+    - ``drop()``: connections are accepted and reset at once, open ones cut (a broken link or
+      a crashing proxy: the client learns it only once it has sent its request).
+    - ``delay(seconds)``: every chunk in either direction waits ``seconds`` (a slow link; a
+      delay past the client's timeout makes the outcome of a request unknown to it).
+    - ``heal()``: back to passing everything through at once.
+    """
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self._target = (target_host, target_port)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._dropping = False
+        self._delay = 0.0
         self.port = 0
 
     @property
@@ -56,11 +68,28 @@ class Gate:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        self._cut()
+
+    def drop(self) -> None:
+        self._dropping = True
+        self._cut()
+
+    def delay(self, seconds: float) -> None:
+        self._delay = seconds
+
+    def heal(self) -> None:
+        self._dropping = False
+        self._delay = 0.0
+
+    def _cut(self) -> None:
         for writer in list(self._writers):
             writer.transport.abort()
         self._writers.clear()
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._dropping:
+            writer.transport.abort()
+            return
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
         except OSError:
@@ -71,6 +100,8 @@ class Gate:
         async def copy(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
             try:
                 while data := await source.read(65536):
+                    if self._delay:
+                        await asyncio.sleep(self._delay)
                     sink.write(data)
                     await sink.drain()
             except (ConnectionError, OSError):
@@ -156,7 +187,11 @@ class TraceCollector:
 
 
 class OperatorProcess:
-    """``python -m operators.saga run`` as a child process that a test can kill -9."""
+    """``python -m operators.saga run`` as a child process that a test can kill -9.
+
+    Every start has the same priority and peering identity, as a restarted container or a
+    replacement pod of the chart's Deployment has: a restart must take over at once.
+    """
 
     def __init__(self, env: Mapping[str, str], args: list[str], *, priority: int = 100) -> None:
         self._env = {**os.environ, **env}

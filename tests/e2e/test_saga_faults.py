@@ -13,8 +13,8 @@ from infra.local.probes import probes, wait_ready
 from infra.local.settings import PlatformSettings
 from infra.local.state import State
 from infra.local.supervisor import Supervisor
-from tests.e2e.conftest import Stack
 from tests.e2e.harness import place_order
+from tests.e2e.stack import Stack
 from tests.e2e.test_saga_paths import available, disagreements, settled, steps
 from tests.processes import free_port
 from tests.support import eventually

@@ -9,8 +9,9 @@ from kubernetes_asyncio import client
 
 from infra.local.endpoints import Endpoints
 from infra.local.kubectl import kubectl
-from tests.e2e.conftest import PAYMENT_DEADLINE_SECONDS, Stack, metric, metric_settles_at
+from tests.e2e.conftest import PAYMENT_DEADLINE_SECONDS, metric, metric_settles_at
 from tests.e2e.harness import place_order
+from tests.e2e.stack import Stack
 from tests.support import eventually
 
 SETTLED = ("Completed", "Cancelled", "Failed")

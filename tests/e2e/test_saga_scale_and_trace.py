@@ -11,8 +11,9 @@ import pytest
 from kubernetes_asyncio import client
 
 from operators.saga import machine
-from tests.e2e.conftest import RUSH_STOCK, Stack
+from tests.e2e.conftest import RUSH_STOCK
 from tests.e2e.harness import Span, place_order
+from tests.e2e.stack import Stack
 from tests.e2e.test_saga_paths import available, disagreements, settled
 from tests.support import eventually
 

@@ -8,8 +8,9 @@ from collections import Counter
 from kubernetes_asyncio import client
 
 from operators.saga.bridge import SHARD_LABEL, shard_of
-from tests.e2e.conftest import Stack, metric_settles_at
+from tests.e2e.conftest import metric_settles_at
 from tests.e2e.harness import OperatorProcess, place_order
+from tests.e2e.stack import Stack
 from tests.e2e.test_saga_paths import settled
 from tests.processes import free_port
 

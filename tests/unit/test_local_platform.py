@@ -17,7 +17,7 @@ from infra.local.endpoints import Endpoints
 from infra.local.pki import ADMIN, CLIENT_IDENTITIES, SCHEDULER, ensure_pki
 from infra.local.settings import PlatformSettings, k8s_wrapper_digest, read_versions
 from infra.local.state import State
-from infra.local.supervisor import Supervisor
+from infra.local.supervisor import Supervisor, process_tree
 
 ENDPOINTS = Endpoints(
     kubeconfig="/tmp/k config",
@@ -111,6 +111,22 @@ def test_supervisord_config_escapes_percent_and_leaves_start_to_the_waves(
     assert "user=postgres" in section
     assert "stopasgroup=true" in section and "killasgroup=true" in section
     assert f'KUBESAGA_PLATFORM_STATE="{tmp_path}"' in section
+
+
+@pytest.mark.parametrize(
+    ("root", "parents", "tree"),
+    [
+        (10, {}, [10]),  # no children (or already gone): the root alone
+        (10, {11: 10, 12: 10, 13: 11, 20: 1}, [10, 11, 12, 13]),  # not its sibling 20
+        (10, {11: 10, 12: 11, 13: 12}, [10, 11, 12, 13]),  # parents before children
+        (11, {11: 10, 12: 11, 10: 1}, [11, 12]),  # not its parent
+        (10, {10: 11, 11: 10}, [10, 11]),  # a cycle (pids reused mid-scan) ends
+    ],
+)
+def test_a_kill_takes_the_process_and_every_descendant(
+    root: int, parents: dict[int, int], tree: list[int]
+) -> None:
+    assert process_tree(root, parents) == tree
 
 
 def test_postgres_data_leaves_a_folder_its_os_user_cannot_reach(tmp_path: Path) -> None:

@@ -42,15 +42,23 @@ async def seed_inventory(url: str, products: Sequence[Product]) -> None:
 
 @asynccontextmanager
 async def fresh_database(admin_dsn: str, prefix: str) -> AsyncIterator[str]:
-    """A new empty database named ``<prefix>_<hex>``, dropped on exit; a SQLAlchemy URL."""
+    """A new empty database named ``<prefix>_<hex>``, dropped on exit; a SQLAlchemy URL.
+
+    Each statement gets a connection of its own: one held open meanwhile would not survive a
+    Postgres restart (the chaos harness kills it), and the drop would fail with it.
+    """
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    await _admin(admin_dsn, f'CREATE DATABASE "{name}"')
+    try:
+        yield db.sqlalchemy_url(admin_dsn.rsplit("/", 1)[0] + f"/{name}")
+    finally:
+        await _admin(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _admin(admin_dsn: str, statement: str) -> None:
     admin = await asyncpg.connect(admin_dsn)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield db.sqlalchemy_url(admin_dsn.rsplit("/", 1)[0] + f"/{name}")
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(statement)
     finally:
         await admin.close()
 
