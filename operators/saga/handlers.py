@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 TTL_CHECK_INTERVAL = 10.0  # seconds between checks of a finished Order's TTL
 STOP_GRACE_SECONDS = 30.0  # how long a stopped daemon may take to record its step in flight
+API_RETRY_SECONDS = 2.0  # before kopf runs a handler again that failed on an API error
 
 
 def register(settings: SagaSettings, registry: kopf.OperatorRegistry) -> None:
@@ -85,6 +86,11 @@ def register(settings: SagaSettings, registry: kopf.OperatorRegistry) -> None:
         # and records it, and is cancelled only if it overstays.
         cancellation_backoff=STOP_GRACE_SECONDS,
         cancellation_timeout=5,
+        # A failed status write (the API server restarting answers 500, or etcd is gone)
+        # ends the daemon with an error, and kopf restarts it after ``backoff``: 60 s by
+        # default, a whole minute of a stalled saga. The restart resumes from the last
+        # written saga (the memo), so a short pause loses nothing.
+        backoff=API_RETRY_SECONDS,
     )
     async def run_saga(
         name: str,
@@ -116,7 +122,9 @@ def register(settings: SagaSettings, registry: kopf.OperatorRegistry) -> None:
             SAGAS_IN_FLIGHT.dec()
             memo.driving = False
 
-    @kopf.on.delete(*resource, id="compensate", registry=registry, labels=labels)
+    @kopf.on.delete(
+        *resource, id="compensate", registry=registry, labels=labels, backoff=API_RETRY_SECONDS
+    )
     async def compensate(name: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         if memo.get("driving"):
             raise kopf.TemporaryError("waiting for the step in flight to be recorded", delay=1)
