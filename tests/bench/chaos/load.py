@@ -291,7 +291,13 @@ class Load:
                     "SELECT status, provider_reference FROM payments WHERE order_id = $1",
                     uuid.UUID(order_id),
                 )
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except (
+                OSError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                # A pooled connection whose server was killed mid-reset (asyncpg's own state).
+                asyncpg.InternalClientError,
+            ):
                 row = None  # Postgres is down: ask again
             if row is not None and row["status"] != "pending":
                 return f"not sent: the payment is {row['status']}"
