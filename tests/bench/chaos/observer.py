@@ -8,7 +8,9 @@ from the new list are marked gone. One watch costs the API server far less than 
 list of a thousand Orders.
 
 ``seen`` maps each order id to its ``Sighting``: the last object, the first time it was seen
-settled, its ``deletionTimestamp`` and when it was gone (wall-clock seconds).
+settled, its ``deletionTimestamp``, when it was gone, and when its status changed (wall-clock
+seconds). The status records when each step started and finished, but not its retries: a
+retry shows only as a status change (its attempts), which the watch sees.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Sighting:
     settled_at: float | None = None
     deletion_at: float | None = None  # the Order's deletionTimestamp
     gone_at: float | None = None
+    changes: list[float] = field(default_factory=list)  # when its status was seen changed
 
     @property
     def phase(self) -> str:
@@ -113,6 +116,8 @@ class OrderObserver:
         sighting = self.seen.get(name)
         if sighting is None:
             sighting = self.seen[name] = Sighting(body)
+        elif body.get("status") != sighting.body.get("status"):
+            sighting.changes.append(now)
         sighting.body = body
         if kind == "DELETED":
             sighting.gone_at = sighting.gone_at or now

@@ -158,7 +158,7 @@ async def chaos(
         )
         kinds = {p.order_id: str(p.kind) for p in placed if p.order_id}
         traces = [
-            timeline.saga_trace(s.body, kinds.get(name, "unknown"))
+            timeline.saga_trace(s.body, kinds.get(name, "unknown"), s.changes)
             for name, s in observer.seen.items()
         ]
         lines = [_fault_line(r, traces, ended, wall_started) for r in records]

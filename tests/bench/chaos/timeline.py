@@ -1,8 +1,9 @@
 """How long sagas stalled after each fault, and the report a run prints. Pure.
 
 A saga *moves* when the operator starts or finishes one of its steps, or the saga itself
-(the times the Order's status records, on the operator's clock, which is this host's), or
-when its Order is created. After a moment ``t``, each saga in flight at ``t`` (its Order
+(the times the Order's status records, on the operator's clock, which is this host's), when
+it retries a step (a status change the observer's watch saw: retries leave no time in the
+status), or when its Order is created. After a moment ``t``, each saga in flight at ``t`` (its Order
 made, not finished) waits until its next move; the stall at ``t`` is the worst such wait
 (and the median), so one saga left behind shows even when the others run on. A saga that
 never moves again waits until the run's end.
@@ -50,12 +51,14 @@ def _epoch(text: str | None) -> float | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def saga_trace(body: Mapping[str, Any], kind: str) -> SagaTrace:
-    """The moves an Order's status records. A ``Failed`` saga has stopped at its last move
-    (it waits for a human, and ``terminal`` reports it), though it has no ``finishedAt``."""
+def saga_trace(body: Mapping[str, Any], kind: str, changes: Iterable[float] = ()) -> SagaTrace:
+    """The moves an Order's status records, and the status ``changes`` a watch saw. A
+    ``Failed`` saga has stopped at its last move (it waits for a human, and ``terminal``
+    reports it), though it has no ``finishedAt``."""
     metadata, status = body.get("metadata") or {}, body.get("status") or {}
     created = _epoch(metadata.get("creationTimestamp")) or 0.0
     times = [created, _epoch(status.get("startedAt")), _epoch(status.get("finishedAt"))]
+    times += changes
     for step in status.get("steps") or ():
         times += [_epoch(step.get("startedAt")), _epoch(step.get("finishedAt"))]
     moves = tuple(sorted(t for t in times if t is not None))

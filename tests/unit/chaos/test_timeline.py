@@ -40,6 +40,12 @@ def test_a_trace_holds_every_recorded_move_in_order() -> None:
     )
 
 
+def test_a_retry_the_watch_saw_is_a_move_too() -> None:
+    body = order("r", 1, [(1.5, None)])
+    trace = timeline.saga_trace(body, "approved", changes=[T0 + 4.0, T0 + 2.5])
+    assert trace.moves == (T0 + 1, T0 + 1.5, T0 + 2.5, T0 + 4.0)
+
+
 def test_a_failed_saga_stops_at_its_last_move() -> None:
     trace = timeline.saga_trace(order("f", 1, [(2.0, 4.0)], phase="Failed"), "forged")
     assert trace.finished == T0 + 4.0
