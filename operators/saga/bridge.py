@@ -26,7 +26,7 @@ from operators.saga.clients import GROUP, VERSION, Orders
 from operators.saga.metrics import BRIDGE_EVENTS
 from operators.saga.settings import SagaSettings
 from services.runtime import events
-from services.runtime.consumer import InboxConsumer, PermanentEventError
+from services.runtime.consumer import InboxConsumer, PermanentEventError, is_outage
 from services.runtime.events import Event
 from services.runtime.kafka import Publisher
 
@@ -88,6 +88,15 @@ def order_resource(
     }
 
 
+def api_outage(error: BaseException) -> bool:
+    """The Kubernetes API restarting (5xx, 429, a refused connection) is an outage: the event
+    waits for it instead of using up its attempts and being dead-lettered, which would leave
+    a placed order without its Order."""
+    if isinstance(error, ApiException) and ((error.status or 0) >= 500 or error.status == 429):
+        return True
+    return is_outage(error)
+
+
 class NoInbox:
     """The unit of work for a consumer whose effects are idempotent by themselves."""
 
@@ -123,6 +132,7 @@ class Bridge:
             producer=producer,
             kafka=self._settings.kafka,
             settings=self._settings.consumer,
+            outage=api_outage,
         )
 
     async def handle(self, event: Event, _: NoInbox) -> None:

@@ -6,6 +6,11 @@ handler, commit, and only then commit the Kafka offset. A redelivered event find
 row and is skipped, so at-least-once delivery has exactly-once effects. A record that can never
 be applied (invalid, ``PermanentEventError``, or still failing after the retries) goes to the
 group's dead-letter topic with the reason in its headers; nothing is dropped silently.
+
+The retry budget is the event's, not the infrastructure's: while what the handler needs is
+down (its database refuses connections, the Kubernetes API answers 5xx), the record is
+retried with capped backoff for as long as the outage lasts, and the partition waits. A
+Postgres restart longer than the budget used to dead-letter good events (the chaos run).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, Generic, Literal, Protocol, Self, TypeVar
 
+import asyncpg
+import sqlalchemy.exc
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
@@ -85,6 +92,28 @@ class PermanentEventError(Exception):
     """
 
 
+Outage = Callable[[BaseException], bool]
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether ``error`` says a dependency is unreachable rather than that the event is bad:
+    a refused, reset or timed-out connection anywhere in its chain, or a database that is not
+    accepting connections yet (SQLAlchemy wraps the driver's error; asyncpg's is an OSError
+    or a PostgresConnectionError)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError | TimeoutError | asyncpg.PostgresConnectionError):
+            return True
+        if isinstance(current, asyncpg.CannotConnectNowError | asyncpg.InterfaceError):
+            return True
+        if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 class _Abandoned(Exception):
     """The consumer is stopping or losing the partition: leave the record for redelivery."""
 
@@ -126,6 +155,7 @@ class InboxConsumer(BackgroundWorker, Generic[U]):
         settings: ConsumerSettings,
         poll_timeout: timedelta = timedelta(milliseconds=500),
         tracer: trace.Tracer | None = None,
+        outage: Outage = is_outage,
     ) -> None:
         super().__init__()
         if not topics:
@@ -139,6 +169,7 @@ class InboxConsumer(BackgroundWorker, Generic[U]):
         self._settings = settings
         self._poll_timeout_ms = int(poll_timeout.total_seconds() * 1000)
         self._tracer = tracer or _tracer
+        self._outage = outage
         # Held while a record is processed and committed; a rebalance waits for it, so the
         # partitions we give up have every finished record committed.
         self._record_lock = asyncio.Lock()
@@ -263,7 +294,9 @@ class InboxConsumer(BackgroundWorker, Generic[U]):
                     )
                     return
                 except Exception as e:
-                    if attempt >= self._settings.max_attempts:
+                    if self._outage(e):
+                        attempt = min(attempt, self._settings.max_attempts - 1)  # not its fault
+                    elif attempt >= self._settings.max_attempts:
                         await self._dead_letter(
                             record, event, reason="exhausted", error=e, attempts=attempt
                         )

@@ -83,8 +83,11 @@ class Release:
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def release(platform: Endpoints) -> Iterator[Release]:
+    """The chart installed once for tests/deployment, and uninstalled when they are done:
+    its pods (Kafka, Postgres, the services) would otherwise share the node's two cores with
+    every later test, the chaos profile's timings among them."""
     deployed = Release(platform.kubeconfig, f"deploy-{uuid.uuid4().hex[:8]}")
     # `make test` built the archives (`make images`); the node gets them now that it runs.
     subprocess.run(

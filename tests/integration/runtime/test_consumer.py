@@ -208,7 +208,9 @@ async def test_unusable_records_go_to_the_dead_letter_topic_with_the_reason(
         raise PermanentEventError("order is unknown here")
 
     async def fail(event: Event, uow: UnitOfWork) -> None:
-        raise ConnectionError("provider down")
+        # A failure of the event's own (a handler bug), not an outage: an unreachable
+        # dependency is retried for as long as it lasts (tests/unit/runtime/test_outage.py).
+        raise ValueError("cannot apply this one")
 
     handler.behaviour = {refused.id: refuse, flaky.id: fail}
     key = str(uuid.uuid4()).encode()
@@ -246,7 +248,7 @@ async def test_unusable_records_go_to_the_dead_letter_topic_with_the_reason(
     assert support.header(permanent, "dlq.attempts") == "1"
     exhausted = by_reason["exhausted"]
     assert support.header(exhausted, "id") == str(flaky.id)
-    assert support.header(exhausted, "dlq.error") == "ConnectionError: provider down"
+    assert support.header(exhausted, "dlq.error") == "ValueError: cannot apply this one"
     assert support.header(exhausted, "dlq.attempts") == str(RETRY_FAST.max_attempts)
     for record in dead:
         assert support.header(record, "dlq.original-topic") == topic
