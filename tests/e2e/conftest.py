@@ -1,6 +1,6 @@
 """One saga stack for the end-to-end tests' session (tests/e2e/stack.py builds it).
 
-The operator runs with short deadlines (inventory 60 s; payment 15 s, which the 3-D Secure
+The operator runs with short deadlines (inventory 60 s; payment 30 s, which the 3-D Secure
 deadline test waits out), with peering whose records expire 10 s after a replica dies (kopf's:
 60 s); a restart keeps its priority and identity (see ``OperatorProcess``).
 """
@@ -19,7 +19,7 @@ from infra.local.endpoints import Endpoints
 from services.inventory.domain.stock import Price, Product
 from tests.e2e.stack import Stack, StackOptions, saga_stack
 
-PAYMENT_DEADLINE_SECONDS = 15
+PAYMENT_DEADLINE_SECONDS = 30
 INVENTORY_DEADLINE_SECONDS = 60
 RUSH_STOCK = 60  # the 100-order test's scarce product
 
