@@ -117,6 +117,52 @@ build_metrics_server() {
     -ldflags "-s -w -X sigs.k8s.io/metrics-server/pkg/version.gitVersion=$2"
 }
 
+# wrapper_digest DIR: the first 8 hex digits of a wrapper module's go.mod and go.sum, so a
+# changed wrapper is rebuilt rather than taken from an older cache entry (settings.py agrees).
+wrapper_digest() { cat "$here/$1/go.mod" "$here/$1/go.sum" | sha256sum | cut -c1-8; }
+
+# go_tool DIR WRAPPER PACKAGE LDFLAGS: builds a `tool` of a wrapper module into DIR/bin.
+go_tool() {
+  local dir=$1 wrapper=$2 package=$3 ldflags=$4
+  (cd "$here/$wrapper" && run_logged "${package##*/}" "$dir/build-${package##*/}.log" \
+    go build -trimpath -o "$dir/bin/${package##*/}" -ldflags "-s -w $ldflags" "$package")
+}
+
+build_skaffold() {
+  local dir=$1 version=${SKAFFOLD_VERSION}
+  echo "  a cold build takes about 4 minutes on 2 cores"
+  go_tool "$dir" skaffold github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold \
+    "-X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$version"
+}
+
+build_prometheus_operator() {
+  local dir=$1 version=${PROMETHEUS_OPERATOR_VERSION} source
+  # Without the version the operator's default config-reloader image tag would be ":v".
+  local ldflags="-X github.com/prometheus/common/version.Version=${version#v} \
+    -X github.com/prometheus/common/version.Revision=$version \
+    -X github.com/prometheus/common/version.Branch=release"
+  go_tool "$dir" prometheus-operator github.com/prometheus-operator/prometheus-operator/cmd/operator "$ldflags"
+  go_tool "$dir" prometheus-operator \
+    github.com/prometheus-operator/prometheus-operator/cmd/prometheus-config-reloader "$ldflags"
+  # The CRDs and the RBAC the operator needs come from the module's own source.
+  source="$(go env GOMODCACHE)/github.com/prometheus-operator/prometheus-operator@$version"
+  mkdir -p "$dir/manifests"
+  cp "$source"/example/prometheus-operator-crd/*.yaml "$dir/manifests/"
+  cp "$source/bundle.yaml" "$dir/manifests/bundle.yaml"
+  chmod -R u+w "$dir/manifests"
+}
+
+build_prometheus() {
+  local dir=$1 version=${PROMETHEUS_VERSION} module=${PROMETHEUS_MODULE_VERSION} command
+  local ldflags="-s -w -X github.com/prometheus/common/version.Version=${version#v} \
+    -X github.com/prometheus/common/version.Revision=$module \
+    -X github.com/prometheus/common/version.Branch=release"
+  echo "  prometheus and promtool; a cold build takes about 5 minutes on 2 cores"
+  for command in prometheus promtool; do
+    go_install "$dir" "github.com/prometheus/prometheus/cmd/$command@$module" -ldflags "$ldflags"
+  done
+}
+
 # The sandbox ("pause") binary every pod starts first: holds the pod's namespaces and reaps
 # zombies. Static, so its image needs no libc; infra/local/node/images.py packs it.
 build_pause() {
@@ -237,6 +283,10 @@ main() {
   install_tool coredns "$COREDNS_VERSION" build_coredns
   install_tool metrics-server "$METRICS_SERVER_VERSION" build_metrics_server
   install_tool pause "$PAUSE_VERSION-$(sha256sum "$here/node/pause.c" | cut -c1-8)" build_pause
+  install_tool skaffold "$SKAFFOLD_VERSION-$(wrapper_digest skaffold)" build_skaffold
+  install_tool prometheus "$PROMETHEUS_VERSION" build_prometheus
+  install_tool prometheus-operator "$PROMETHEUS_OPERATOR_VERSION-$(wrapper_digest prometheus-operator)" \
+    build_prometheus_operator
 }
 
 main "$@"

@@ -53,11 +53,15 @@ def describe_versions() -> str:
     )
 
 
+def wrapper_digest(name: str, files: tuple[str, ...] = ("go.mod", "go.sum")) -> str:
+    """The first 8 hex digits of sha256 over a wrapper module's files, as install.sh names it."""
+    wrapper = VERSIONS_FILE.with_name(name)
+    return hashlib.sha256(b"".join((wrapper / file).read_bytes() for file in files)).hexdigest()[:8]
+
+
 def k8s_wrapper_digest() -> str:
-    """The first 8 hex digits of sha256(go.mod + go.sum + main.go), as install.sh names it."""
-    wrapper = VERSIONS_FILE.with_name("k8s")
-    content = b"".join((wrapper / name).read_bytes() for name in ("go.mod", "go.sum", "main.go"))
-    return hashlib.sha256(content).hexdigest()[:8]
+    """The Kubernetes wrapper's digest: its main.go (the multi-call dispatcher) counts too."""
+    return wrapper_digest("k8s", ("go.mod", "go.sum", "main.go"))
 
 
 class PlatformSettings(BaseSettings):
@@ -78,6 +82,25 @@ class PlatformSettings(BaseSettings):
         """The multi-call binary's folder, keyed like install.sh by the wrapper's digest."""
         version = f"{read_versions()['K8S_VERSION']}-{k8s_wrapper_digest()}"
         return self.cache / f"kubesaga-k8s-{version}" / "bin"
+
+    def wrapper_bin(self, tool: str, version_key: str) -> Path:
+        """bin/ of a tool built through a wrapper module (infra/local/<tool>/)."""
+        version = f"{read_versions()[version_key]}-{wrapper_digest(tool)}"
+        return self.cache / f"{tool}-{version}" / "bin"
+
+    @property
+    def skaffold(self) -> Path:
+        return self.wrapper_bin("skaffold", "SKAFFOLD_VERSION") / "skaffold"
+
+    @property
+    def prometheus_bin(self) -> Path:
+        """prometheus and promtool."""
+        return self.tool_bin("prometheus", "PROMETHEUS_VERSION")
+
+    @property
+    def prometheus_operator_bin(self) -> Path:
+        """operator and prometheus-config-reloader; ../manifests holds the CRDs and bundle."""
+        return self.wrapper_bin("prometheus-operator", "PROMETHEUS_OPERATOR_VERSION")
 
     @property
     def kafka_libs(self) -> Path:

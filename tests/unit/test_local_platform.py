@@ -15,7 +15,12 @@ from cryptography.x509.oid import NameOID
 from infra.local.components import Component
 from infra.local.endpoints import Endpoints
 from infra.local.pki import ADMIN, CLIENT_IDENTITIES, SCHEDULER, ensure_pki
-from infra.local.settings import PlatformSettings, k8s_wrapper_digest, read_versions
+from infra.local.settings import (
+    PlatformSettings,
+    k8s_wrapper_digest,
+    read_versions,
+    wrapper_digest,
+)
 from infra.local.state import State
 from infra.local.supervisor import Supervisor, process_tree
 
@@ -158,3 +163,24 @@ def test_the_k8s_binary_folder_is_named_by_the_same_digest_as_the_installer() ->
     assert k8s_wrapper_digest() == shell
     version = read_versions()["K8S_VERSION"]
     assert PlatformSettings().k8s_bin.parent.name == f"kubesaga-k8s-{version}-{shell}"
+
+
+@pytest.mark.parametrize(
+    ("tool", "version_key"),
+    [("skaffold", "SKAFFOLD_VERSION"), ("prometheus-operator", "PROMETHEUS_OPERATOR_VERSION")],
+)
+def test_a_wrapper_tool_folder_is_named_by_the_same_digest_as_the_installer(
+    tool: str, version_key: str
+) -> None:
+    wrapper = Path("infra/local") / tool
+    shell = subprocess.run(
+        ["bash", "-c", f"cat {wrapper}/go.mod {wrapper}/go.sum | sha256sum"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout[:8]
+    assert wrapper_digest(tool) == shell
+    version = read_versions()[version_key]
+    assert PlatformSettings().wrapper_bin(tool, version_key).parent.name == (
+        f"{tool}-{version}-{shell}"
+    )
