@@ -39,9 +39,12 @@ def render(
     values: Mapping[str, object] | None = None,
     release: str = "shop",
     namespace: str = "shop",
+    api_versions: Iterable[str] = (),
 ) -> list[Manifest]:
-    """The objects ``helm install`` would create (the chart's CRDs included)."""
+    """The objects ``helm install`` would create (the chart's CRDs included), on a cluster that
+    serves ``api_versions`` besides the built-in ones."""
     files = [arg for path in values_files for arg in ("-f", str(path))]
+    files += [arg for version in api_versions for arg in ("--api-versions", version)]
     text = helm(
         "template",
         release,

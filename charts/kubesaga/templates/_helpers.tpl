@@ -167,3 +167,18 @@ capabilities:
 {{- $defaults := deepCopy .root.Values.serviceDefaults }}
 {{- toYaml (mustMergeOverwrite $defaults (deepCopy (index .root.Values .component).overrides)) }}
 {{- end }}
+
+{{/* "true" when the monitoring objects render: by value, or `auto` on a cluster serving
+Prometheus Operator's API (helm template sees it with --api-versions monitoring.coreos.com/v1). */}}
+{{- define "kubesaga.monitoring" -}}
+{{- $enabled := toString .Values.monitoring.enabled }}
+{{- if or (eq $enabled "true") (and (eq $enabled "auto") (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1")) }}true{{ end }}
+{{- end }}
+
+{{/* Labels of a monitoring object: the component's, plus the ones a Prometheus selects by. */}}
+{{- define "kubesaga.monitoringLabels" -}}
+{{ include "kubesaga.labels" . }}
+{{- with .root.Values.monitoring.labels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
