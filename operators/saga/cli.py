@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+import secrets
+import socket
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import kopf
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from operators.saga import handlers
-from operators.saga.clients import Orders
+from operators.saga.clients import Orders, Peerings
 from operators.saga.settings import SagaSettings
+from operators.saga.vitals import Peering
 from services.runtime import observability
 
 SERVICE = "saga-operator"
@@ -68,18 +71,21 @@ def main(argv: Sequence[str]) -> int:
     settings = SagaSettings()
     observability.configure_logging(SERVICE, settings.telemetry)
     observability.configure_tracing(SERVICE, settings.telemetry)
-    peering = peering_name(args.peering, settings.shards.index)
+    peering = None
     if not args.standalone:
-        asyncio.run(ensure_peering(settings.namespace, peering))
+        name = peering_name(args.peering, settings.shards.index)
+        peering = Peering(name, args.identity or own_identity(), args.priority)
+        asyncio.run(ensure_peering(settings.namespace, name))
     registry = kopf.OperatorRegistry()
-    handlers.register(settings, registry)
+    handlers.register(settings, registry, peering)
     kopf.run(
         registry=registry,
         namespaces=[settings.namespace],
         standalone=args.standalone,
-        peering_name=None if args.standalone else peering,
+        peering_name=peering.name if peering else None,
         priority=args.priority,
-        identity=args.identity,
+        # kopf types it as its Identity, a NewType of str it does not export.
+        identity=peering.identity if peering else None,  # type: ignore[arg-type]
         liveness_endpoint=args.liveness,
     )
     return 0
@@ -90,19 +96,14 @@ def peering_name(base: str, shard: int | None) -> str:
     return base if shard is None else f"{base}-shard-{shard}"
 
 
+def own_identity() -> str:
+    """A process's identity when no slot is named: kopf's shape (user@host/time/random), chosen
+    here so the vitals know which peering record is this replica's."""
+    started = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    return f"{getpass.getuser()}@{socket.gethostname()}/{started}/{secrets.token_hex(2)}"
+
+
 async def ensure_peering(namespace: str, name: str) -> None:
-    """kopf keeps peers in a KopfPeering object but does not create it: create it once."""
     _, api = await Orders.connect(namespace)
     async with api:
-        body = {
-            "apiVersion": "kopf.dev/v1",
-            "kind": "KopfPeering",
-            "metadata": {"name": name, "namespace": namespace},
-        }
-        try:
-            await client.CustomObjectsApi(api).create_namespaced_custom_object(
-                "kopf.dev", "v1", namespace, "kopfpeerings", body
-            )
-        except ApiException as e:
-            if e.status != 409:
-                raise
+        await Peerings(api, namespace).ensure(name)

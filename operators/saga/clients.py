@@ -139,3 +139,41 @@ class Orders:
         except ApiException as e:
             if e.status != 404:
                 raise
+
+
+class Peerings:
+    """kopf's KopfPeering objects in one namespace: the record of which replicas are alive."""
+
+    GROUP, VERSION, PLURAL = "kopf.dev", "v1", "kopfpeerings"
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self._custom = client.CustomObjectsApi(api)
+        self.namespace = namespace
+
+    async def ensure(self, name: str) -> None:
+        """kopf keeps peers in a KopfPeering object but does not create it: create it once."""
+        body = {
+            "apiVersion": f"{self.GROUP}/{self.VERSION}",
+            "kind": "KopfPeering",
+            "metadata": {"name": name, "namespace": self.namespace},
+        }
+        try:
+            await self._custom.create_namespaced_custom_object(
+                self.GROUP, self.VERSION, self.namespace, self.PLURAL, body
+            )
+        except ApiException as e:
+            if e.status != 409:
+                raise
+
+    async def records(self, name: str) -> dict[str, Any] | None:
+        """The peering's status: identity -> {priority, lastseen, lifetime}; None if absent."""
+        try:
+            found: dict[str, Any] = await self._custom.get_namespaced_custom_object(
+                self.GROUP, self.VERSION, self.namespace, self.PLURAL, name
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        status = found.get("status")
+        return status if isinstance(status, dict) else {}

@@ -26,9 +26,9 @@ from prometheus_client import start_http_server
 from operators.saga import machine, reconciler
 from operators.saga import status as order_status
 from operators.saga.bridge import SHARD_LABEL, Bridge
-from operators.saga.clients import GROUP, PLURAL, VERSION, Orders, Services
-from operators.saga.metrics import SAGAS_IN_FLIGHT
+from operators.saga.clients import GROUP, PLURAL, VERSION, Orders, Peerings, Services
 from operators.saga.settings import SagaSettings
+from operators.saga.vitals import Peering, refresh_forever
 from services.runtime.consumer import InboxConsumer
 from services.runtime.kafka import start_producer
 
@@ -39,7 +39,10 @@ STOP_GRACE_SECONDS = 30.0  # how long a stopped daemon may take to record its st
 API_RETRY_SECONDS = 2.0  # before kopf runs a handler again that failed on an API error
 
 
-def register(settings: SagaSettings, registry: kopf.OperatorRegistry) -> None:
+def register(
+    settings: SagaSettings, registry: kopf.OperatorRegistry, peering: Peering | None = None
+) -> None:
+    """Every handler, on ``registry``; ``peering`` is who this replica is (None: standalone)."""
     labels = (
         {SHARD_LABEL: str(settings.shards.index)} if settings.shards.index is not None else None
     )
@@ -51,7 +54,7 @@ def register(settings: SagaSettings, registry: kopf.OperatorRegistry) -> None:
         return await kopf.login_via_async_client(**kwargs)
 
     @kopf.on.startup(registry=registry)
-    async def start(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> None:
+    async def start(memo: kopf.Memo, settings: kopf.OperatorSettings, **kwargs: Any) -> None:
         settings.posting.level = logging.INFO  # every transition becomes a Kubernetes Event
         settings.persistence.finalizer = "kubesaga.io/saga"
         settings.watching.server_timeout = 300
@@ -66,8 +69,22 @@ def register(settings: SagaSettings, registry: kopf.OperatorRegistry) -> None:
         settings.background.instant_exit_timeout = 1.0
         settings.background.cancellation_polling = 1.0
         await _start(memo, saga_settings)
+        if not memo.get("vitals"):
+            read = Peerings(memo.api, saga_settings.namespace).records
+            clock = memo.ctx.clock
+            index = kwargs["sagas"]  # kopf passes every index to start-up handlers too
+            memo.vitals = asyncio.create_task(refresh_forever(peering, read, index, clock))
 
     saga_settings = settings
+
+    @kopf.index(*resource, id="sagas", registry=registry, labels=labels)
+    def sagas(spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[str, Any] | None:
+        """Unsettled Orders by phase, each with its step's deadline: the vitals count them."""
+        saga = _saga_in(status)
+        if saga.settled:
+            return None
+        deadlines = reconciler.deadlines_for(spec, saga_settings)
+        return {str(saga.phase): machine.deadline_of(saga, deadlines)}
 
     @kopf.on.cleanup(registry=registry)
     async def stop(memo: kopf.Memo, **_: Any) -> None:
@@ -103,7 +120,6 @@ def register(settings: SagaSettings, registry: kopf.OperatorRegistry) -> None:
         order = memo.get("order") or _order_from(name, body, ctx)
         memo.order = order
         memo.driving = True
-        SAGAS_IN_FLIGHT.inc()
 
         async def wait(seconds: float) -> bool:
             await stopped.wait(seconds)
@@ -119,7 +135,6 @@ def register(settings: SagaSettings, registry: kopf.OperatorRegistry) -> None:
                 should_stop=lambda: bool(stopped),
             )
         finally:
-            SAGAS_IN_FLIGHT.dec()
             memo.driving = False
 
     @kopf.on.delete(
@@ -238,6 +253,9 @@ async def _start_parts(memo: kopf.Memo, settings: SagaSettings) -> None:
 
 
 async def _stop(memo: kopf.Memo) -> None:
+    vitals = memo.pop("vitals", None)
+    if vitals is not None:
+        vitals.cancel()
     for part in ("bridge", "producer"):
         running = memo.pop(part, None)
         if running is not None:

@@ -1,12 +1,15 @@
 """The operator's Prometheus metrics, served on ``SAGA_METRICS_PORT`` (/metrics).
 
 Counted where the transition is observed, so a saga a restarted operator finishes is counted
-once: ``started`` when its first status is written, the outcome when it settles.
+once: ``started`` when its first status is written, the outcome when it settles. The gauges
+(active replica, in flight by phase, overdue) are ``vitals``'.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
+
+from operators.saga.machine import Reason
 
 # A saga spans seconds (a card) to minutes (3-D Secure, a deadline, a slow compensation).
 SAGA_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
@@ -32,9 +35,13 @@ STEP_DURATION = Histogram(
     ["step", "outcome"],
     buckets=STEP_BUCKETS,
 )
-SAGAS_IN_FLIGHT = Gauge("order_saga_in_flight", "Sagas this replica is driving now.")
 BRIDGE_EVENTS = Counter(
     "saga_bridge_events",
     "Kafka events the bridge applied to Orders, by type and effect.",
     ["type", "effect"],
 )
+
+# Every reason's series exists from the start at 0, so a rate or an alert sees the first one.
+for _reason in Reason:
+    SAGA_COMPENSATED.labels(str(_reason))
+    SAGA_FAILED.labels(str(_reason))

@@ -57,6 +57,7 @@ CONSUMER_DEAD_LETTERS = Counter(
     ["group", "topic", "reason"],
 )
 
+DEAD_LETTER_REASONS = ("invalid", "permanent", "exhausted")  # unreadable, refused, retried out
 FETCH_BACKOFF_MAX = timedelta(seconds=30)  # between failed polls (broker unreachable)
 
 
@@ -162,6 +163,9 @@ class InboxConsumer(BackgroundWorker, Generic[U]):
             raise ValueError("an inbox consumer needs at least one topic")
         self.topics = tuple(kafka.topic(t) for t in topics)  # the contracts' names, prefixed
         self.group = group
+        for topic in self.topics:  # a zero from the start: an alert sees the first dead letter
+            for reason in DEAD_LETTER_REASONS:
+                CONSUMER_DEAD_LETTERS.labels(group, topic, reason)
         self._handler = handler
         self._unit_of_work = unit_of_work
         self._producer = producer

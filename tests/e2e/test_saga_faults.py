@@ -13,6 +13,7 @@ from infra.local.probes import probes, wait_ready
 from infra.local.settings import PlatformSettings
 from infra.local.state import State
 from infra.local.supervisor import Supervisor
+from tests.e2e.conftest import metric, metric_at, metric_settles_at
 from tests.e2e.harness import place_order
 from tests.e2e.stack import Stack
 from tests.e2e.test_saga_paths import available, disagreements, settled, steps
@@ -126,8 +127,11 @@ async def test_a_standby_replica_takes_over_when_the_active_one_dies(
     stack: Stack, kube: client.ApiClient
 ) -> None:
     """Peering: the standby waits while the active replica lives, and finishes its sagas once
-    the dead replica's peering record expires (10 s here, SAGA_PEERING_LIFETIME_SECONDS)."""
-    standby = stack.operator.replica(priority=1, SAGA_METRICS_PORT=str(free_port()))
+    the dead replica's peering record expires (10 s here, SAGA_PEERING_LIFETIME_SECONDS).
+    saga_operator_active says which one works (the no-active-replica alert reads it)."""
+    standby_port = free_port()
+    standby_metrics = f"http://127.0.0.1:{standby_port}/metrics"
+    standby = stack.operator.replica(priority=1, SAGA_METRICS_PORT=str(standby_port))
     try:
         standby.start(bridge=False)
 
@@ -151,12 +155,24 @@ async def test_a_standby_replica_takes_over_when_the_active_one_dies(
 
             await eventually(in_flight, timeout=30, what="the active replica to start the saga")
             assert not standby.logged("Resuming operations")
+
+            async def vitals_agree() -> bool | None:
+                seen = (
+                    await metric(stack, "saga_operator_active"),
+                    await metric_at(standby_metrics, "saga_operator_active"),
+                    await metric(stack, "order_saga_in_flight"),
+                    await metric_at(standby_metrics, "order_saga_in_flight"),
+                )
+                return True if seen[:2] == (1, 0) and seen[2] >= 1 and seen[3] == 0 else None
+
+            await eventually(vitals_agree, timeout=20, what="only the active replica to say so")
             stack.operator.kill()
         finally:
             await stack.inventory_gate.open()
         order = await settled(stack, kube, order_id, timeout=90)
         assert order["status"]["phase"] == "Completed"
         assert standby.logged("Resuming operations")
+        assert await metric_settles_at(standby_metrics, "saga_operator_active", 1) == 1
         await one_of_each(stack, order_id)
     finally:
         standby.close()
