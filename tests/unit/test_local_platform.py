@@ -152,14 +152,16 @@ def test_postgres_data_stays_in_a_state_folder_everyone_can_traverse() -> None:
     assert state.postgres_root == shared / "postgres"
 
 
-def test_the_k8s_binary_folder_is_named_by_the_same_digest_as_the_installer() -> None:
-    wrapper = Path("infra/local/k8s")
-    shell = subprocess.run(
-        ["bash", "-c", f"cat {wrapper}/go.mod {wrapper}/go.sum {wrapper}/main.go | sha256sum"],
-        capture_output=True,
-        text=True,
-        check=True,
+def shell_digest(wrapper: Path, files: tuple[str, ...]) -> str:
+    """What install.sh computes: the first 8 hex digits of sha256 over the files, in order."""
+    paths = " ".join(str(wrapper / name) for name in files)
+    return subprocess.run(
+        ["bash", "-c", f"cat {paths} | sha256sum"], capture_output=True, text=True, check=True
     ).stdout[:8]
+
+
+def test_the_k8s_binary_folder_is_named_by_the_same_digest_as_the_installer() -> None:
+    shell = shell_digest(Path("infra/local/k8s"), ("go.mod", "go.sum", "main.go"))
     assert k8s_wrapper_digest() == shell
     version = read_versions()["K8S_VERSION"]
     assert PlatformSettings().k8s_bin.parent.name == f"kubesaga-k8s-{version}-{shell}"
@@ -172,13 +174,7 @@ def test_the_k8s_binary_folder_is_named_by_the_same_digest_as_the_installer() ->
 def test_a_wrapper_tool_folder_is_named_by_the_same_digest_as_the_installer(
     tool: str, version_key: str
 ) -> None:
-    wrapper = Path("infra/local") / tool
-    shell = subprocess.run(
-        ["bash", "-c", f"cat {wrapper}/go.mod {wrapper}/go.sum | sha256sum"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout[:8]
+    shell = shell_digest(Path("infra/local") / tool, ("go.mod", "go.sum"))
     assert wrapper_digest(tool) == shell
     version = read_versions()[version_key]
     assert PlatformSettings().wrapper_bin(tool, version_key).parent.name == (

@@ -59,6 +59,7 @@ CAN = [
     ("patch", "orders.kubesaga.io/status"),
     ("create", "events"),
     ("create", "kopfpeerings.kopf.dev"),
+    ("get", "kopfpeerings.kopf.dev"),  # the vitals read which replica is active
     ("patch", "kopfpeerings.kopf.dev"),
     ("watch", "kopfpeerings.kopf.dev"),
 ]
