@@ -4,9 +4,11 @@ values schema refuses. No cluster needed (the install tests are in tests/integra
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from infra.local.settings import REPO_ROOT
 from tests.chart import (
@@ -257,6 +259,32 @@ def test_network_policies_admit_only_the_callers_the_saga_needs() -> None:
         "shop-kubesaga-kafka",
         "shop-kubesaga-redis",
     }
+
+
+def test_metrics_from_lets_prometheus_reach_every_service_even_a_restricted_orders(
+    tmp_path: Path,
+) -> None:
+    prometheus = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mon"}}}
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {
+                "networkPolicy": {
+                    "enabled": True,
+                    "metricsFrom": [prometheus],
+                    "ordersFrom": [{"podSelector": {"matchLabels": {"app": "gateway"}}}],
+                }
+            }
+        )
+    )
+    manifests = render(values_files=[values])
+    for service in ("orders", "inventory", "payments"):
+        policy = named(manifests, "NetworkPolicy", f"shop-kubesaga-{service}")
+        admitted = [r for r in policy["spec"]["ingress"] if prometheus in r.get("from", [])]
+        assert admitted and admitted[0]["ports"] == [{"port": "http"}], service
+    without = render(values={"networkPolicy.enabled": "true"})
+    inventory = named(without, "NetworkPolicy", "shop-kubesaga-inventory")
+    assert all("from" in rule for rule in inventory["spec"]["ingress"]), "callers only"
 
 
 @pytest.mark.parametrize(
