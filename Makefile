@@ -10,7 +10,7 @@ PYTHON := .venv/bin/python
 PLATFORM := $(PYTHON) -m infra.local
 
 .DEFAULT_GOAL := help
-.PHONY: help tools venv up down status clean demo demo-processes images lint typecheck test bench chaos
+.PHONY: help tools venv up down status clean demo demo-processes images monitoring lint typecheck test bench chaos
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,6 +47,9 @@ demo-processes: up ## the inner loop: services and operator as host processes, t
 
 images: tools venv ## build the container images (buildah, no Docker) into .local/images/*.tar
 	@$(PYTHON) -m infra.images build
+
+monitoring: up images ## Prometheus Operator + a Prometheus on the node, as kube-prometheus-stack has them
+	@$(PLATFORM) monitoring install
 
 lint: venv ## ruff lint and format check, import-linter layer contracts
 	@$(PYTHON) -m ruff check .

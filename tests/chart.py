@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -76,3 +77,26 @@ def pod_spec(workload: Manifest) -> dict[str, Any]:
 def env_of(container: Mapping[str, Any]) -> dict[str, Any]:
     """name -> value, or the valueFrom mapping for variables that come from elsewhere."""
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+DASHBOARD = CHART / "dashboards" / "kubesaga.json"
+
+
+def dashboard_queries() -> list[str]:
+    """Every PromQL query of the dashboard: its panels' and its query variables'."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    queries = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            queries.append(
+                variable["query"]["query"].removeprefix("label_values(").rsplit(",", 1)[0]
+            )
+    return queries
+
+
+def grafana_free(query: str, *, namespace: str, rate_interval: str = "1m") -> str:
+    """``query`` as Grafana would send it to Prometheus, its variables replaced."""
+    for variable, value in {"$namespace": namespace, "$__rate_interval": rate_interval}.items():
+        query = query.replace(variable, value)
+    assert "$" not in query, f"a Grafana variable the tests do not know: {query}"
+    return query

@@ -18,6 +18,7 @@ from infra.local.settings import REPO_ROOT, PlatformSettings, read_versions
 IMAGES_DIR = REPO_ROOT / "images"
 BASE_REFERENCE = "docker.io/library/debian:bookworm-slim"
 KUBESAGA_REPOSITORY = "ghcr.io/kubesaga/kubesaga"
+PROMETHEUS_OPERATOR_REPOSITORY = "quay.io/prometheus-operator"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +67,8 @@ def catalog(settings: PlatformSettings) -> list[Image]:
         versions["STRIPE_MOCK_VERSION"],
         versions["UV_VERSION"],
     )
+    operator, prometheus = versions["PROMETHEUS_OPERATOR_VERSION"], versions["PROMETHEUS_VERSION"]
+    operator_bin = {"prometheus-operator-bin": settings.prometheus_operator_bin}
     version = project_version()
     return [
         Image("uv", (f"ghcr.io/astral-sh/uv:{uv}",), {"UV_VERSION": uv}, archive=False),
@@ -92,6 +95,25 @@ def catalog(settings: PlatformSettings) -> list[Image]:
             (f"docker.io/stripe/stripe-mock:{stripe_mock}",),
             {"STRIPE_MOCK_VERSION": stripe_mock},
             {"stripe-mock-bin": settings.tool_bin("stripe-mock", "STRIPE_MOCK_VERSION")},
+        ),
+        # Prometheus Operator and the Prometheus it runs (`python -m infra.local monitoring`).
+        Image(
+            "prometheus-operator",
+            (f"{PROMETHEUS_OPERATOR_REPOSITORY}/prometheus-operator:{operator}",),
+            {"PROMETHEUS_OPERATOR_VERSION": operator},
+            operator_bin,
+        ),
+        Image(
+            "prometheus-config-reloader",
+            (f"{PROMETHEUS_OPERATOR_REPOSITORY}/prometheus-config-reloader:{operator}",),
+            {"PROMETHEUS_OPERATOR_VERSION": operator},
+            operator_bin,
+        ),
+        Image(
+            "prometheus",
+            (f"quay.io/prometheus/prometheus:{prometheus}",),
+            {"PROMETHEUS_VERSION": prometheus},
+            {"prometheus-bin": settings.prometheus_bin},
         ),
     ]
 

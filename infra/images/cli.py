@@ -38,13 +38,13 @@ def build_images(settings: PlatformSettings, names: Sequence[str]) -> list[Path]
     print(f"images: store {images_store.root}, archives {settings.state / 'images'}", flush=True)
     step = time.monotonic()
     outcome = base.ensure_base(images_store, images_store.root / "base", logs / "base.log")
-    print(f"  {'debian':<12} {time.monotonic() - step:6.1f}s  {catalog.BASE_REFERENCE} ({outcome})")
+    print(f"  {'debian':<26} {time.monotonic() - step:6.1f}s  {catalog.BASE_REFERENCE} ({outcome})")
     archives = []
     for image in images:
         step = time.monotonic()
         log = logs / f"{image.name}.log"
         log.write_text("")
-        print(f"  {image.name:<12} building (log: {log})", flush=True)
+        print(f"  {image.name:<26} building (log: {log})", flush=True)
         build.build(image, images_store, log)
         built = time.monotonic() - step
         written = "no archive"
@@ -55,7 +55,7 @@ def build_images(settings: PlatformSettings, names: Sequence[str]) -> list[Path]
             archives.append(archive)
         total = time.monotonic() - step
         print(
-            f"  {image.name:<12} {total:6.1f}s  {image.tags[0]}"
+            f"  {image.name:<26} {total:6.1f}s  {image.tags[0]}"
             f" (build {built:.1f}s, {written} {total - built:.1f}s)",
             flush=True,
         )
@@ -91,9 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             build_images(settings, args.names)
         elif args.command == "list":
             for image in catalog.catalog(settings):
-                print(f"{image.name:<12} {' '.join(image.tags)}")
+                print(f"{image.name:<26} {' '.join(image.tags)}")
                 made = archive_path(settings, image) if image.archive else "(build-time only)"
-                print(f"{'':<12} {image.containerfile} -> {made}")
+                print(f"{'':<26} {image.containerfile} -> {made}")
         else:
             import_images(settings, args.names)
     except (LookupError, FileNotFoundError, store.BuildError) as e:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from infra.local import monitoring
 from infra.local.components import Component, components
 from infra.local.endpoints import Endpoints
 from infra.local.kubectl import kubectl
@@ -263,6 +264,16 @@ def run(state: State, command: Sequence[str]) -> int:
                 print("`down` left processes behind", file=sys.stderr)
 
 
+def _monitoring(settings: PlatformSettings, args: argparse.Namespace) -> int:
+    if args.monitoring_command == "install":
+        monitoring.install(settings, evaluation_interval=args.evaluation_interval)
+    elif args.monitoring_command == "uninstall":
+        monitoring.uninstall(settings)
+    else:
+        print(monitoring.status(settings), end="")
+    return 0
+
+
 def usage(state: State) -> str:
     env = state.settings.endpoints_file
     return "\n".join(
@@ -327,6 +338,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the repository to name the archive's tags with (for OCI archives whose "
         "index names only a tag, e.g. localhost/orders)",
     )
+    monitoring_parser = commands.add_parser(
+        "monitoring",
+        help="Prometheus Operator and a Prometheus on the real node, as kube-prometheus-stack "
+        "installs them (needs `make images`)",
+        description=monitoring.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    monitoring_commands = monitoring_parser.add_subparsers(dest="monitoring_command", required=True)
+    install_parser = monitoring_commands.add_parser(
+        "install",
+        help=f"the CRDs, the operator, a Prometheus selecting release={monitoring.STACK_RELEASE}",
+    )
+    install_parser.add_argument(
+        "--evaluation-interval",
+        default="30s",
+        help="how often the Prometheus evaluates rules (default: 30s, as kube-prometheus-stack)",
+    )
+    monitoring_commands.add_parser("uninstall", help="delete all of it, the CRDs included")
+    monitoring_commands.add_parser("status", help="the Prometheus, its pods, how to reach it")
     args = parser.parse_args(argv)
     # Probes poll components that are still starting: their clients' connection errors are
     # expected there, and wait_ready reports the last one if a component never comes up.
@@ -352,6 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 shutil.rmtree(folder, ignore_errors=True)
                 print(f"removed {folder}")
             return code
+        if args.command == "monitoring":
+            return _monitoring(state.settings, args)
         if args.command == "node":
             report = node_images.import_archive(
                 state.root, Path(args.archive), base_name=args.base_name
@@ -362,6 +394,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not command:
             parser.error("run needs a command, e.g. `run -- pytest`")
         return run(state, command)
-    except (RuntimeError, TimeoutError, FileNotFoundError, subprocess.CalledProcessError) as e:
+    except (
+        RuntimeError,
+        TimeoutError,
+        FileNotFoundError,
+        ValueError,
+        subprocess.CalledProcessError,
+    ) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -5,7 +5,6 @@ in tests/deployment/test_monitoring.py."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -15,11 +14,9 @@ import pytest
 import yaml
 
 from infra.local.settings import PlatformSettings
-from tests.chart import CHART, of_kind, render
+from tests.chart import dashboard_queries, grafana_free, of_kind, render
 
 ALERT_TESTS = Path(__file__).with_name("alerts") / "alerts_test.yaml"
-# Grafana's variables, as a Prometheus behind it would see them.
-GRAFANA_VARIABLES = {"$namespace": "shop", "$__rate_interval": "1m"}
 
 
 def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -57,28 +54,10 @@ def test_every_alert_has_a_unit_test() -> None:
     assert alerts == tested
 
 
-def dashboard_queries() -> list[str]:
-    dashboard = json.loads((CHART / "dashboards" / "kubesaga.json").read_text())
-    queries = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
-    for variable in dashboard["templating"]["list"]:
-        if variable["type"] == "query":
-            queries.append(
-                variable["query"]["query"].removeprefix("label_values(").rsplit(",", 1)[0]
-            )
-    return queries
-
-
-def grafana_free(query: str) -> str:
-    for variable, value in GRAFANA_VARIABLES.items():
-        query = query.replace(variable, value)
-    assert "$" not in query, f"a Grafana variable the tests do not know: {query}"
-    return query
-
-
 def test_promtool_parses_every_dashboard_query(tmp_path: Path) -> None:
     """promtool has no query linter; recording rules are parsed like any query."""
     rules = [
-        {"record": f"dashboard:query_{n}", "expr": grafana_free(q)}
+        {"record": f"dashboard:query_{n}", "expr": grafana_free(q, namespace="shop")}
         for n, q in enumerate(dashboard_queries())
     ]
     (tmp_path / "dashboard.yaml").write_text(

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.chart import CHART, Manifest, helm, named, of_kind, render
+from tests.chart import CHART, DASHBOARD, Manifest, helm, named, of_kind, render
 
 MONITORING_API = "monitoring.coreos.com/v1"
 COMPONENTS = ("inventory", "operator", "orders", "payments")
@@ -131,7 +131,7 @@ def test_the_dashboard_configmap_carries_the_sidecar_label_and_the_json() -> Non
     manifests = render(values={"monitoring.enabled": "true"})
     config = named(manifests, "ConfigMap", "shop-kubesaga-dashboard")
     assert config["metadata"]["labels"]["grafana_dashboard"] == "1"
-    on_disk = json.loads((CHART / "dashboards" / "kubesaga.json").read_text())
+    on_disk = json.loads(DASHBOARD.read_text())
     assert json.loads(config["data"]["kubesaga.json"]) == on_disk
 
 

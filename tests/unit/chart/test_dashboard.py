@@ -17,7 +17,7 @@ import services.runtime.circuit_breaker
 import services.runtime.consumer
 import services.runtime.relay
 import services.runtime.web
-from tests.chart import CHART, of_kind, render
+from tests.chart import DASHBOARD, of_kind, render
 
 EXPORTERS = (
     operators.saga.metrics,
@@ -53,7 +53,7 @@ METRIC = re.compile(r"\b([a-z_][a-z0-9_]*)\s*(?:\{|\[|\))")
 
 @pytest.fixture(scope="module")
 def dashboard() -> dict[str, Any]:
-    found: dict[str, Any] = json.loads((CHART / "dashboards" / "kubesaga.json").read_text())
+    found: dict[str, Any] = json.loads(DASHBOARD.read_text())
     return found
 
 
