@@ -41,6 +41,13 @@ CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition
 Manifest = dict[str, Any]
 
 
+class _BundleLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML 1.1 reads a bare ``=`` (an enum value in the CRDs) as the obsolete `value` tag."""
+
+
+_BundleLoader.add_constructor("tag:yaml.org,2002:value", yaml.SafeLoader.construct_yaml_str)
+
+
 def bundle_path(settings: PlatformSettings) -> Path:
     return settings.prometheus_operator_bin.parent / "manifests" / "bundle.yaml"
 
@@ -49,7 +56,7 @@ def split_bundle(text: str, namespace: str = NAMESPACE) -> tuple[list[Manifest],
     """bundle.yaml's CRDs, and its other objects moved from `default` into ``namespace``."""
     crds: list[Manifest] = []
     objects: list[Manifest] = []
-    for document in yaml.safe_load_all(text):
+    for document in yaml.load_all(text, Loader=_BundleLoader):
         if not document:
             continue
         if document["kind"] == "CustomResourceDefinition":
