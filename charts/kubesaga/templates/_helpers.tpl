@@ -196,14 +196,15 @@ restarts the program when a .py file under /app changes. Call with (dict "root" 
 {{- end }}
 
 {{/* devMode: the init container that copies the image's /app into the writable `app` volume
-(timestamps kept, so the byte-code compiled at build time stays valid). Call with
+(timestamps kept, so the byte-code compiled at build time stays valid; its entries, not `.`,
+whose times uid 10001 may not set on the volume's root-owned top). Call with
 (dict "root" $ "resources" MAP). */}}
 {{- define "kubesaga.devModeInit" -}}
 {{- if .root.Values.devMode.enabled }}
 - name: app
   image: {{ include "kubesaga.image" .root }}
   imagePullPolicy: {{ .root.Values.image.pullPolicy }}
-  args: [cp, -R, --preserve=timestamps, /app/., /dev-app/]
+  args: [sh, -c, "cp -R --preserve=timestamps /app/* /dev-app/"]
   securityContext:
     {{- include "kubesaga.containerSecurityContext" (dict "readOnly" true) | nindent 4 }}
   resources:

@@ -139,7 +139,7 @@ def test_dev_mode_runs_each_kubesaga_program_on_a_writable_app_under_watchfiles(
         where = workload["metadata"]["name"]
         spec = pod_spec(workload)
         (copy,) = [c for c in spec["initContainers"] if c["name"] == "app"]
-        assert copy["args"] == ["cp", "-R", "--preserve=timestamps", "/app/.", "/dev-app/"], where
+        assert copy["args"] == ["sh", "-c", "cp -R --preserve=timestamps /app/* /dev-app/"], where
         assert copy["volumeMounts"] == [{"name": "app", "mountPath": "/dev-app"}], where
         serving = spec["containers"][0]
         assert {"name": "app", "mountPath": "/app"} in serving["volumeMounts"], where
