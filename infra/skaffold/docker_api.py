@@ -116,14 +116,17 @@ class _Handler(BaseHTTPRequestHandler):
             data, kind = body.encode(), "text/plain; charset=utf-8"
         else:
             data, kind = (b"" if body is None else json.dumps(body).encode()), "application/json"
-        self.send_response(status)
-        self.send_header("Api-Version", API_VERSION)
-        self.send_header("Ostype", "linux")
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Api-Version", API_VERSION)
+            self.send_header("Ostype", "linux")
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if data and self.command != "HEAD":
+                self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client hung up once it had the status (skaffold does, after a tag)
 
     do_GET = do_POST = do_HEAD = do_DELETE = _answer
 
