@@ -7,6 +7,7 @@ infra/local/values-local.yaml. It is uninstalled and its namespace deleted after
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 
 from infra.images.node import kubesaga_tag
@@ -22,6 +24,7 @@ from infra.local.endpoints import Endpoints
 from infra.local.kubectl import kubectl
 from infra.local.settings import REPO_ROOT, PlatformSettings
 from tests.chart import CHART, helm
+from tests.support import eventually
 
 LOCAL_VALUES = REPO_ROOT / "infra" / "local" / "values-local.yaml"
 RELEASE = "shop"
@@ -83,19 +86,58 @@ class Release:
         )
 
 
-@pytest.fixture(scope="package")
-def release(platform: Endpoints) -> Iterator[Release]:
-    """The chart installed once for tests/deployment, and uninstalled when they are done:
-    its pods (Kafka, Postgres, the services) would otherwise share the node's two cores with
-    every later test, the chaos profile's timings among them."""
-    deployed = Release(platform.kubeconfig, f"deploy-{uuid.uuid4().hex[:8]}")
-    # `make test` built the archives (`make images`); the node gets them now that it runs.
+def import_images() -> None:
+    """`make test` built the archives (`make images`); the node gets them now that it runs
+    (an image it already holds at the same digest is skipped)."""
     subprocess.run(
         [sys.executable, "-m", "infra.images", "import"],
         cwd=REPO_ROOT,
         check=True,
         capture_output=True,
     )
+
+
+async def place(
+    release: Release, port: int, *, sku: str = "SKU-1", card: str = "pm_card_visa"
+) -> str:
+    """POST /orders through a port-forward to the orders Service; returns the order's id."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        response = await http.post(
+            "/orders",
+            json={
+                "customerId": "c-deploy",
+                "currency": "EUR",
+                "paymentMethod": card,
+                "items": [{"sku": sku, "quantity": 1}],
+            },
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+    assert response.status_code == 201, response.text
+    order_id: str = response.json()["orderId"]
+    return order_id
+
+
+async def settled(release: Release, order_id: str, timeout: float = 120) -> dict[str, Any]:
+    """The Order once it is Completed, Cancelled or Failed."""
+
+    async def probe() -> dict[str, Any] | None:
+        try:
+            order: dict[str, Any] = await asyncio.to_thread(release.json, "get", "order", order_id)
+        except RuntimeError:
+            return None  # the bridge has not created it yet
+        phase = order.get("status", {}).get("phase")
+        return order if phase in ("Completed", "Cancelled", "Failed") else None
+
+    return await eventually(probe, timeout=timeout, what=f"order {order_id} to settle")
+
+
+@pytest.fixture(scope="package")
+def release(platform: Endpoints) -> Iterator[Release]:
+    """The chart installed once for tests/deployment, and uninstalled when they are done:
+    its pods (Kafka, Postgres, the services) would otherwise share the node's two cores with
+    every later test, the chaos profile's timings among them."""
+    deployed = Release(platform.kubeconfig, f"deploy-{uuid.uuid4().hex[:8]}")
+    import_images()
     try:
         deployed.helm(
             "install",

@@ -5,15 +5,11 @@ upgrade that rolls every pod while sagas are in flight and loses none."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from typing import Any
 
-import httpx
 import pytest
 
 from infra.local.portforward import port_forward
-from tests.deployment.conftest import Release
-from tests.support import eventually
+from tests.deployment.conftest import Release, place, settled
 
 pytestmark = [pytest.mark.platform, pytest.mark.timeout(600)]
 
@@ -43,37 +39,6 @@ def test_every_pod_runs_on_the_real_node_and_the_databases_are_migrated(
             assert init["state"]["terminated"]["exitCode"] == 0, init
     for database in SERVICES:
         assert release.psql(database, "SELECT count(*) FROM alembic_version") == "1"
-
-
-async def place(
-    release: Release, port: int, *, sku: str = "SKU-1", card: str = "pm_card_visa"
-) -> str:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-        response = await http.post(
-            "/orders",
-            json={
-                "customerId": "c-deploy",
-                "currency": "EUR",
-                "paymentMethod": card,
-                "items": [{"sku": sku, "quantity": 1}],
-            },
-            headers={"Idempotency-Key": str(uuid.uuid4())},
-        )
-    assert response.status_code == 201, response.text
-    order_id: str = response.json()["orderId"]
-    return order_id
-
-
-async def settled(release: Release, order_id: str, timeout: float = 120) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        try:
-            order: dict[str, Any] = await asyncio.to_thread(release.json, "get", "order", order_id)
-        except RuntimeError:
-            return None  # the bridge has not created it yet
-        phase = order.get("status", {}).get("phase")
-        return order if phase in ("Completed", "Cancelled", "Failed") else None
-
-    return await eventually(probe, timeout=timeout, what=f"order {order_id} to settle")
 
 
 async def test_an_order_through_the_service_completes_with_stock_and_payment_recorded(
