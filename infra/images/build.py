@@ -21,10 +21,13 @@ from infra.local.settings import REPO_ROOT
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
-def bud_arguments(image: Image, store: Store) -> list[str]:
+def bud_arguments(image: Image, store: Store, context: Path = REPO_ROOT) -> list[str]:
+    """``buildah bud`` of ``image`` with ``context`` as the build context (its Containerfile
+    taken from there too): the repository, or a copy of it (skaffold's $BUILD_CONTEXT)."""
+    containerfile = context / image.containerfile.relative_to(REPO_ROOT)
     args = [
         "bud", "--layers", "--pull=never", "--network", "host", "--isolation", "chroot",
-        "--signature-policy", str(store.policy), "--file", str(image.containerfile),
+        "--signature-policy", str(store.policy), "--file", str(containerfile),
     ]  # fmt: skip
     for tag in image.tags:
         args += ["--tag", tag]
@@ -40,11 +43,11 @@ def bud_arguments(image: Image, store: Store) -> list[str]:
     # never lands in a layer (the Containerfiles read it only when present).
     if CA_BUNDLE.is_file():
         args += ["--secret", f"id=ca-bundle,src={CA_BUNDLE}"]
-    return [*args, str(REPO_ROOT)]
+    return [*args, str(context)]
 
 
-def build(image: Image, store: Store, log: Path) -> None:
-    store.run(bud_arguments(image, store), log=log, cwd=REPO_ROOT)
+def build(image: Image, store: Store, log: Path, context: Path = REPO_ROOT) -> None:
+    store.run(bud_arguments(image, store, context), log=log, cwd=context)
 
 
 def write_archive(image: Image, store: Store, archive: Path, log: Path) -> bool:

@@ -36,6 +36,7 @@ from infra.local.probes import Probe, check, probes, wait_ready
 from infra.local.settings import PlatformSettings, describe_versions
 from infra.local.state import State
 from infra.local.supervisor import Supervisor, leftover_processes
+from infra.skaffold import session as skaffold_session
 
 
 def up(state: State) -> None:
@@ -326,6 +327,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run", help="run a command with the platform up; stop it after if this run started it"
     )
     run_parser.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --")
+    skaffold_parser = commands.add_parser(
+        "skaffold",
+        help="skaffold ARGS (after --) on the running platform: its kubeconfig and tools, "
+        "buildah behind a Docker API socket, skaffold's config and caches in the state folder",
+    )
+    skaffold_parser.add_argument("cmd", nargs=argparse.REMAINDER, help="e.g. -- dev -p local")
     node_parser = commands.add_parser("node", help="the real worker node")
     node_commands = node_parser.add_subparsers(dest="node_command", required=True)
     import_parser = node_commands.add_parser(
@@ -390,6 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(report, end="")
             return 0
+        if args.command == "skaffold":
+            return skaffold_session.main(args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd)
         command = [c for c in args.cmd if c != "--"] if args.cmd[:1] == ["--"] else args.cmd
         if not command:
             parser.error("run needs a command, e.g. `run -- pytest`")

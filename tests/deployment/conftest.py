@@ -86,9 +86,21 @@ class Release:
         )
 
 
+def import_images() -> None:
+    """`make test` built the archives (`make images`); the node gets them now that it runs
+    (an image it already holds at the same digest is skipped)."""
+    subprocess.run(
+        [sys.executable, "-m", "infra.images", "import"],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+    )
+
+
 async def place(
     release: Release, port: int, *, sku: str = "SKU-1", card: str = "pm_card_visa"
 ) -> str:
+    """POST /orders through a port-forward to the orders Service; returns the order's id."""
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
         response = await http.post(
             "/orders",
@@ -106,6 +118,8 @@ async def place(
 
 
 async def settled(release: Release, order_id: str, timeout: float = 120) -> dict[str, Any]:
+    """The Order once it is Completed, Cancelled or Failed."""
+
     async def probe() -> dict[str, Any] | None:
         try:
             order: dict[str, Any] = await asyncio.to_thread(release.json, "get", "order", order_id)
@@ -123,13 +137,7 @@ def release(platform: Endpoints) -> Iterator[Release]:
     its pods (Kafka, Postgres, the services) would otherwise share the node's two cores with
     every later test, the chaos profile's timings among them."""
     deployed = Release(platform.kubeconfig, f"deploy-{uuid.uuid4().hex[:8]}")
-    # `make test` built the archives (`make images`); the node gets them now that it runs.
-    subprocess.run(
-        [sys.executable, "-m", "infra.images", "import"],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-    )
+    import_images()
     try:
         deployed.helm(
             "install",

@@ -182,3 +182,48 @@ Prometheus Operator's API (helm template sees it with --api-versions monitoring.
 {{ toYaml . }}
 {{- end }}
 {{- end }}
+
+{{/*
+devMode (skaffold dev). A kubesaga container's args: as given, or under `watchfiles`, which
+restarts the program when a .py file under /app changes. Call with (dict "root" $ "args" LIST).
+*/}}
+{{- define "kubesaga.args" -}}
+{{- if .root.Values.devMode.enabled }}
+{{- toJson (list "python" "-m" "watchfiles" "--filter" "python" "--target-type" "command" (join " " .args) "/app") }}
+{{- else }}
+{{- toJson .args }}
+{{- end }}
+{{- end }}
+
+{{/* devMode: the init container that copies the image's /app into the writable `app` volume
+(timestamps kept, so the byte-code compiled at build time stays valid; its entries, not `.`,
+whose times uid 10001 may not set on the volume's root-owned top). Call with
+(dict "root" $ "resources" MAP). */}}
+{{- define "kubesaga.devModeInit" -}}
+{{- if .root.Values.devMode.enabled }}
+- name: app
+  image: {{ include "kubesaga.image" .root }}
+  imagePullPolicy: {{ .root.Values.image.pullPolicy }}
+  args: [sh, -c, "cp -R --preserve=timestamps /app/* /dev-app/"]
+  securityContext:
+    {{- include "kubesaga.containerSecurityContext" (dict "readOnly" true) | nindent 4 }}
+  resources:
+    {{- toYaml .resources | nindent 4 }}
+  volumeMounts:
+    - {name: app, mountPath: /dev-app}
+{{- end }}
+{{- end }}
+
+{{/* devMode: the writable /app, mounted over the image's in the container that serves. */}}
+{{- define "kubesaga.devModeMount" -}}
+{{- if .Values.devMode.enabled }}
+- {name: app, mountPath: /app}
+{{- end }}
+{{- end }}
+
+{{- define "kubesaga.devModeVolume" -}}
+{{- if .Values.devMode.enabled }}
+- name: app
+  emptyDir: {sizeLimit: 256Mi}
+{{- end }}
+{{- end }}

@@ -39,6 +39,11 @@ def production() -> list[Manifest]:
     return render(values_files=[PRODUCTION_VALUES])
 
 
+@pytest.fixture(scope="module")
+def dev_mode() -> list[Manifest]:
+    return render(values={"devMode.enabled": "true"})
+
+
 def workloads(manifests: list[Manifest]) -> list[Manifest]:
     return [m for m in manifests if m["kind"] in WORKLOADS]
 
@@ -105,9 +110,9 @@ def test_production_runs_no_dependency_and_uses_the_given_endpoints(
 
 
 def test_every_pod_meets_the_restricted_pod_security_standard(
-    development: list[Manifest], production: list[Manifest]
+    development: list[Manifest], production: list[Manifest], dev_mode: list[Manifest]
 ) -> None:
-    for workload in workloads(development) + workloads(production):
+    for workload in workloads(development) + workloads(production) + workloads(dev_mode):
         where = f"{workload['kind']} {workload['metadata']['name']}"
         pod = pod_spec(workload)["securityContext"]
         assert pod["runAsNonRoot"] is True, where
@@ -118,6 +123,43 @@ def test_every_pod_meets_the_restricted_pod_security_standard(
             assert context["capabilities"] == {"drop": ["ALL"]}, where
             if container["image"].startswith("ghcr.io/kubesaga/"):
                 assert context["readOnlyRootFilesystem"] is True, where
+
+
+def test_dev_mode_runs_each_kubesaga_program_on_a_writable_app_under_watchfiles(
+    development: list[Manifest], dev_mode: list[Manifest]
+) -> None:
+    """skaffold's file sync writes into /app: an emptyDir copy of the image's, mounted over it
+    (the root stays read-only); watchfiles restarts the program on a .py change."""
+    component = "app.kubernetes.io/component"
+    kubesaga = [
+        w
+        for w in workloads(dev_mode)
+        if w["metadata"]["labels"][component] in (*SERVICES, "operator")
+    ]
+    assert len(kubesaga) == 4
+    for workload in kubesaga:
+        where = workload["metadata"]["name"]
+        spec = pod_spec(workload)
+        (copy,) = [c for c in spec["initContainers"] if c["name"] == "app"]
+        assert copy["args"] == ["sh", "-c", "cp -R --preserve=timestamps /app/* /dev-app/"], where
+        assert copy["volumeMounts"] == [{"name": "app", "mountPath": "/dev-app"}], where
+        serving = spec["containers"][0]
+        assert {"name": "app", "mountPath": "/app"} in serving["volumeMounts"], where
+        assert serving["args"][:8] == [
+            "python", "-m", "watchfiles", "--filter", "python", "--target-type", "command",
+            serving["args"][7],
+        ], where  # fmt: skip
+        assert serving["args"][7].startswith("python -m "), where
+        assert serving["args"][8:] == ["/app"], where
+        assert {"name": "app", "emptyDir": {"sizeLimit": "256Mi"}} in spec["volumes"], where
+    orders = pod_spec(named(dev_mode, "Deployment", "shop-kubesaga-orders"))["containers"][0]
+    assert orders["args"][7] == "python -m services.orders serve"
+    for workload in workloads(development):  # off by default: no trace of it
+        spec = pod_spec(workload)
+        assert "app" not in {v["name"] for v in spec.get("volumes", [])}
+        assert "watchfiles" not in spec["containers"][0].get("args", [])
+    for statefulset in of_kind(dev_mode, "StatefulSet"):  # the dependencies are untouched
+        assert "app" not in {v["name"] for v in pod_spec(statefulset).get("volumes", [])}
 
 
 def test_services_migrate_first_and_probe_health_and_readiness(
