@@ -166,8 +166,13 @@ def install(
     evaluation_interval: str = "30s",
     timeout_seconds: int = 300,
     say: Callable[[str], None] = print,
+    before_prometheus: Callable[[], None] = lambda: None,
 ) -> None:
-    """Import the images, apply the CRDs, the operator and the Prometheus; wait for each."""
+    """Import the images, apply the CRDs, the operator and the Prometheus; wait for each.
+
+    ``before_prometheus`` runs once the CRDs serve: ServiceMonitors made then are in the
+    Prometheus' first config, rather than reaching it through the kubelet's secret sync (~1 min).
+    """
     kubeconfig = settings.kubeconfig
     crds, operator = split_bundle(bundle_path(settings).read_text())
     version = read_versions()["PROMETHEUS_VERSION"]
@@ -188,6 +193,7 @@ def install(
     kubectl(
         kubeconfig, "-n", NAMESPACE, "rollout", "status", "deployment/prometheus-operator", timeout
     )
+    before_prometheus()
     step(f"applying Prometheus {PROMETHEUS} {version} (selects release={STACK_RELEASE})")
     _apply(kubeconfig, prometheus_objects(version, evaluation_interval))
     kubectl(

@@ -64,13 +64,17 @@ class Prometheus:
 @pytest.fixture(scope="module")
 def prometheus(release: Release) -> Iterator[Prometheus]:
     settings = PlatformSettings()
-    monitoring.install(settings, evaluation_interval="5s", say=lambda line: None)
     try:
-        release.upgrade(
-            f"monitoring.labels.release={monitoring.STACK_RELEASE}",
-            "monitoring.interval=5s",
-            "monitoring.scrapeTimeout=4s",
-            "monitoring.rules.noActiveReplicaFor=10s",
+        monitoring.install(
+            settings,
+            evaluation_interval="5s",
+            say=lambda line: None,
+            before_prometheus=lambda: release.upgrade(
+                f"monitoring.labels.release={monitoring.STACK_RELEASE}",
+                "monitoring.interval=5s",
+                "monitoring.scrapeTimeout=4s",
+                "monitoring.rules.noActiveReplicaFor=10s",
+            ),
         )
         with port_forward(
             release.kubeconfig, monitoring.NAMESPACE, f"svc/{monitoring.PROMETHEUS_SERVICE}", 9090
