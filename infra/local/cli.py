@@ -265,6 +265,11 @@ def run(state: State, command: Sequence[str]) -> int:
                 print("`down` left processes behind", file=sys.stderr)
 
 
+def _after_dashes(cmd: list[str]) -> list[str]:
+    """A REMAINDER argument without the ``--`` that separates it from our own options."""
+    return cmd[1:] if cmd[:1] == ["--"] else cmd
+
+
 def _monitoring(settings: PlatformSettings, args: argparse.Namespace) -> int:
     if args.monitoring_command == "install":
         monitoring.install(settings, evaluation_interval=args.evaluation_interval)
@@ -398,8 +403,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(report, end="")
             return 0
         if args.command == "skaffold":
-            return skaffold_session.main(args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd)
-        command = [c for c in args.cmd if c != "--"] if args.cmd[:1] == ["--"] else args.cmd
+            return skaffold_session.main(_after_dashes(args.cmd))
+        command = _after_dashes(args.cmd)
         if not command:
             parser.error("run needs a command, e.g. `run -- pytest`")
         return run(state, command)
