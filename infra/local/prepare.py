@@ -99,8 +99,9 @@ def _prepare_kafka(state: State) -> None:
             f"{state.settings.kafka_libs}/*",
             "kafka.tools.StorageTool",
             "format",
-            "--cluster-id",
-            cluster_id,
+            # One `=` argument: a URL-safe base64 id starts with `-` one time in 64, which
+            # argparse would read as an option ("--cluster-id: expected one argument").
+            f"--cluster-id={cluster_id}",
             "--config",
             str(folder / "server.properties"),
         ],
